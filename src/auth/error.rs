@@ -1,0 +1,179 @@
+//! Why a request was refused, and how that refusal looks on the wire
+//! (RFC 6750 challenge plus a JSON body).
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// The `realm` every challenge names.
+pub const REALM: &str = "api";
+
+/// A refused request. Descriptions say what failed and never echo the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization` header at all.
+    #[error("no credentials")]
+    MissingCredentials,
+    /// An `Authorization` header that carries no usable bearer token.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// A bearer token that failed validation.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// A valid token without the permissions the route needs.
+    #[error("insufficient scope: needs {required}")]
+    InsufficientScope {
+        /// Space-separated permissions that would have been enough.
+        required: String,
+    },
+    /// No signing keys to check the token against (tenant unreachable).
+    #[error("signing keys unavailable")]
+    KeysUnavailable {
+        /// When a retry may succeed.
+        retry_after: Duration,
+    },
+    /// The users table could not be reached.
+    #[error("database unavailable")]
+    DatabaseUnavailable,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+    message: &'a str,
+}
+
+impl AuthError {
+    /// The RFC 6750 `error` code, where the challenge carries one.
+    fn code(&self) -> Option<&'static str> {
+        match self {
+            AuthError::MissingCredentials => None,
+            AuthError::InvalidRequest(_) => Some("invalid_request"),
+            AuthError::InvalidToken(_) => Some("invalid_token"),
+            AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
+            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => None,
+        }
+    }
+
+    fn description(&self) -> String {
+        match self {
+            AuthError::MissingCredentials => "the request has no Authorization header".into(),
+            AuthError::InvalidRequest(why) => (*why).into(),
+            AuthError::InvalidToken(why) => why.clone(),
+            AuthError::InsufficientScope { required } => format!("requires permission: {required}"),
+            AuthError::KeysUnavailable { .. } => "signing keys cannot be fetched; try again shortly".into(),
+            AuthError::DatabaseUnavailable => "the user store is unavailable; try again shortly".into(),
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            AuthError::MissingCredentials => "Requires authentication",
+            AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) => "Bad credentials",
+            AuthError::InsufficientScope { .. } => "Permission denied",
+            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => "Service unavailable",
+        }
+    }
+
+    /// The `WWW-Authenticate` value: auth-params separated by commas (RFC 7235).
+    fn challenge(&self) -> String {
+        let mut challenge = format!("Bearer realm=\"{REALM}\"");
+        if let Some(code) = self.code() {
+            challenge.push_str(&format!(", error=\"{code}\""));
+            challenge.push_str(&format!(
+                ", error_description=\"{}\"",
+                quotable(&self.description())
+            ));
+        }
+        if let AuthError::InsufficientScope { required } = self {
+            challenge.push_str(&format!(", scope=\"{}\"", quotable(required)));
+        }
+        challenge
+    }
+}
+
+/// Keeps only the characters RFC 6750 allows inside a quoted attribute.
+fn quotable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
+impl ResponseError for AuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthError::MissingCredentials | AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) => {
+                StatusCode::UNAUTHORIZED
+            }
+            AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let description = self.description();
+        let body = ErrorBody {
+            error: match self {
+                AuthError::MissingCredentials => "unauthorized",
+                AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => {
+                    "temporarily_unavailable"
+                }
+                other => other.code().unwrap_or_default(),
+            },
+            error_description: &description,
+            message: self.message(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            AuthError::KeysUnavailable { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
+            }
+            AuthError::DatabaseUnavailable => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            _ => {
+                response.insert_header((header::WWW_AUTHENTICATE, self.challenge()));
+            }
+        }
+        response.json(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_follow_rfc_6750() {
+        assert_eq!(AuthError::MissingCredentials.challenge(), r#"Bearer realm="api""#);
+        assert_eq!(
+            AuthError::InvalidToken("token expired".into()).challenge(),
+            r#"Bearer realm="api", error="invalid_token", error_description="token expired""#
+        );
+        assert_eq!(
+            AuthError::InsufficientScope {
+                required: "read:messages".into()
+            }
+            .challenge(),
+            r#"Bearer realm="api", error="insufficient_scope", error_description="requires permission: read:messages", scope="read:messages""#
+        );
+    }
+
+    #[test]
+    fn quoted_values_cannot_break_the_header() {
+        assert_eq!(quotable("a\"b\\c\né"), "a?b?c??");
+    }
+}

@@ -1,0 +1,160 @@
+//! Permission classes, in the spirit of Django REST Framework's
+//! `permission_classes`: a route declares what it needs where it is
+//! registered, and handlers never check scopes themselves.
+//!
+//! ```
+//! use actix_auth0_api::auth::{HasPermission, IsAuthenticated, Permission, Require};
+//! use actix_web::web;
+//!
+//! async fn admin() -> &'static str {
+//!     "This is an admin message."
+//! }
+//!
+//! let admin_only = web::resource("/admin")
+//!     .wrap(Require::new(HasPermission::new("read:admin-messages")))
+//!     .get(admin);
+//! let readers = web::resource("/inbox")
+//!     .wrap(Require::new(IsAuthenticated.and(HasPermission::new("read:messages").or(HasPermission::new("read:all")))))
+//!     .get(admin);
+//! ```
+
+use crate::auth::validator::Principal;
+
+/// A refusal: the permissions that would have satisfied the check, for the
+/// challenge's `scope` attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// Permission names, any set of which the route would accept.
+    pub required: Vec<String>,
+}
+
+/// A rule deciding whether an authenticated principal may use a route.
+pub trait Permission {
+    /// `Ok` when `principal` may proceed.
+    fn check(&self, principal: &Principal) -> Result<(), Denied>;
+
+    /// Both this rule and `other` must pass.
+    fn and<P: Permission>(self, other: P) -> AllOf<Self, P>
+    where
+        Self: Sized,
+    {
+        AllOf(self, other)
+    }
+
+    /// Either this rule or `other` must pass.
+    fn or<P: Permission>(self, other: P) -> AnyOf<Self, P>
+    where
+        Self: Sized,
+    {
+        AnyOf(self, other)
+    }
+}
+
+/// Any valid token will do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IsAuthenticated;
+
+impl Permission for IsAuthenticated {
+    fn check(&self, _principal: &Principal) -> Result<(), Denied> {
+        Ok(())
+    }
+}
+
+/// The token must grant this permission (through `scope` or `permissions`).
+#[derive(Debug, Clone)]
+pub struct HasPermission(String);
+
+impl HasPermission {
+    /// Requires `permission`, matched exactly and case-sensitively.
+    pub fn new(permission: impl Into<String>) -> Self {
+        Self(permission.into())
+    }
+}
+
+impl Permission for HasPermission {
+    fn check(&self, principal: &Principal) -> Result<(), Denied> {
+        if principal.has_permission(&self.0) {
+            Ok(())
+        } else {
+            Err(Denied {
+                required: vec![self.0.clone()],
+            })
+        }
+    }
+}
+
+/// Passes when both rules pass; reports everything still missing.
+#[derive(Debug, Clone)]
+pub struct AllOf<A, B>(pub A, pub B);
+
+impl<A: Permission, B: Permission> Permission for AllOf<A, B> {
+    fn check(&self, principal: &Principal) -> Result<(), Denied> {
+        match (self.0.check(principal), self.1.check(principal)) {
+            (Ok(()), Ok(())) => Ok(()),
+            (Err(denied), Ok(())) | (Ok(()), Err(denied)) => Err(denied),
+            (Err(mut first), Err(second)) => {
+                first.required.extend(second.required);
+                Err(first)
+            }
+        }
+    }
+}
+
+/// Passes when either rule passes.
+#[derive(Debug, Clone)]
+pub struct AnyOf<A, B>(pub A, pub B);
+
+impl<A: Permission, B: Permission> Permission for AnyOf<A, B> {
+    fn check(&self, principal: &Principal) -> Result<(), Denied> {
+        match self.0.check(principal) {
+            Ok(()) => Ok(()),
+            Err(mut first) => self.1.check(principal).map_err(|second| {
+                first.required.extend(second.required);
+                first
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(permissions: &[&str]) -> Principal {
+        Principal {
+            sub: "auth0|1".into(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn has_permission_matches_exactly() {
+        let rule = HasPermission::new("read:messages");
+        assert!(rule.check(&principal(&["read:messages"])).is_ok());
+        for near_miss in ["Read:messages", "read:message", "read:messages ", "read:*"] {
+            assert!(rule.check(&principal(&[near_miss])).is_err(), "{near_miss}");
+        }
+    }
+
+    #[test]
+    fn combinators_compose() {
+        let both = HasPermission::new("a").and(HasPermission::new("b"));
+        assert!(both.check(&principal(&["a", "b"])).is_ok());
+        assert_eq!(both.check(&principal(&[])).unwrap_err().required, vec!["a", "b"]);
+        assert_eq!(both.check(&principal(&["a"])).unwrap_err().required, vec!["b"]);
+
+        let either = HasPermission::new("a").or(HasPermission::new("b"));
+        assert!(either.check(&principal(&["b"])).is_ok());
+        assert_eq!(
+            either.check(&principal(&["c"])).unwrap_err().required,
+            vec!["a", "b"]
+        );
+
+        assert!(
+            IsAuthenticated
+                .and(HasPermission::new("a"))
+                .check(&principal(&["a"]))
+                .is_ok()
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! A bounded cache of verified tokens, so that a repeated token costs a
+//! hash and a lookup instead of an RSA signature check.
+//!
+//! Entries are keyed by the whole token: the map hashes it with a fast
+//! seeded hash and then compares it byte for byte, so two tokens can never
+//! share an entry, whatever their hashes. Entries live until the token's
+//! `exp` and are only honoured while the key that signed them is still
+//! published. The cache lives in process memory only, like the token itself
+//! in the request.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use foldhash::fast::RandomState;
+use quick_cache::UnitWeighter;
+use quick_cache::sync::{Cache, DefaultLifecycle};
+
+use crate::auth::validator::Principal;
+use crate::db::KnownUser;
+
+/// A token that passed full validation.
+#[derive(Debug)]
+pub struct VerifiedToken {
+    /// Who it speaks for.
+    pub principal: Arc<Principal>,
+    /// The key that signed it.
+    pub kid: String,
+    /// Its `exp`, in seconds since the epoch.
+    pub exp: u64,
+    /// The user it was recorded as, once its first request got that far:
+    /// a repeat of the token then needs no user lookup at all.
+    pub user: OnceLock<Arc<KnownUser>>,
+    /// The key-set generation its key was last found in (see
+    /// [`KeyStore::still_trusts`](crate::auth::keys::KeyStore::still_trusts)).
+    pub key_generation: AtomicU64,
+}
+
+impl VerifiedToken {
+    /// True until `exp`.
+    pub fn is_unexpired(&self) -> bool {
+        unix_now() < self.exp
+    }
+}
+
+type Entries = Cache<
+    Box<str>,
+    Arc<VerifiedToken>,
+    UnitWeighter,
+    RandomState,
+    DefaultLifecycle<Box<str>, Arc<VerifiedToken>>,
+>;
+
+/// Verified tokens, at most `capacity` of them (least useful evicted first).
+/// An entry is dropped when it is found expired; until then it only takes
+/// its place in the bound.
+pub struct TokenCache {
+    entries: Option<Entries>,
+}
+
+impl TokenCache {
+    /// A cache of up to `capacity` tokens; 0 disables caching.
+    pub fn new(capacity: u64) -> Self {
+        let entries = (capacity > 0).then(|| {
+            let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
+            Cache::with(
+                capacity,
+                capacity as u64,
+                UnitWeighter,
+                RandomState::default(),
+                DefaultLifecycle::default(),
+            )
+        });
+        Self { entries }
+    }
+
+    /// The cached verification of `token`, if it has not expired.
+    pub fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+        let entries = self.entries.as_ref()?;
+        let verified = entries.get(token)?;
+        if verified.is_unexpired() {
+            Some(verified)
+        } else {
+            entries.remove(token);
+            None
+        }
+    }
+
+    /// Remembers a verified token.
+    pub fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
+        if let Some(entries) = &self.entries {
+            entries.insert(token.into(), verified);
+        }
+    }
+
+    /// Forgets a token (its key is gone).
+    pub fn remove(&self, token: &str) {
+        if let Some(entries) = &self.entries {
+            entries.remove(token);
+        }
+    }
+
+    /// How many tokens are cached.
+    pub fn len(&self) -> u64 {
+        self.entries.as_ref().map_or(0, |entries| entries.len() as u64)
+    }
+
+    /// True when nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verified(exp: u64) -> Arc<VerifiedToken> {
+        Arc::new(VerifiedToken {
+            principal: Arc::new(Principal {
+                sub: "auth0|1".into(),
+                permissions: Default::default(),
+            }),
+            kid: "k".into(),
+            exp,
+            user: OnceLock::new(),
+            key_generation: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    #[test]
+    fn hits_until_exp_and_not_after() {
+        let cache = TokenCache::new(10);
+        cache.insert("live", verified(unix_now() + 3600));
+        cache.insert("expired", verified(unix_now() - 1));
+        assert!(cache.get("live").is_some());
+        assert!(cache.get("expired").is_none(), "a hit still checks exp");
+        assert!(cache.get("other").is_none());
+    }
+
+    #[test]
+    fn stays_within_its_capacity() {
+        let cache = TokenCache::new(100);
+        for n in 0..1000 {
+            cache.insert(&n.to_string(), verified(unix_now() + 3600));
+        }
+        assert!(cache.len() <= 100, "{}", cache.len());
+    }
+
+    #[test]
+    fn capacity_zero_disables_it() {
+        let cache = TokenCache::new(0);
+        cache.insert("t", verified(unix_now() + 3600));
+        assert!(cache.get("t").is_none());
+    }
+
+    #[test]
+    fn tokens_that_differ_by_one_byte_are_different_entries() {
+        let cache = TokenCache::new(10);
+        cache.insert("a.b.c", verified(unix_now() + 3600));
+        assert!(cache.get("a.b.d").is_none());
+        assert!(cache.get("a.b.c").is_some());
+    }
+}

@@ -1,0 +1,259 @@
+//! The built-in development issuer: a local RSA key, its JWKS and OpenID
+//! discovery document, and token minting, so the API can be tried with no
+//! Auth0 tenant and no network. `serve` never uses any of it.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::{HttpResponse, web};
+use aws_lc_rs::digest;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+
+use crate::signing::{SigningKey, jwks};
+
+/// The audience development tokens carry and the `dev` API accepts.
+pub const DEV_AUDIENCE: &str = "https://hello-world.example.com";
+
+/// Default folder for the development key.
+pub const DEFAULT_DATA_DIR: &str = ".dev-issuer";
+
+const KEY_FILE: &str = "signing-key.pem";
+
+/// A problem with the development key, worded for the command line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DevIssuerError(String);
+
+/// What a development token should say.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    /// The `sub` claim.
+    pub sub: String,
+    /// Space-separated `scope` claim, if any.
+    pub scope: Option<String>,
+    /// Auth0 RBAC `permissions` array (empty: claim omitted).
+    pub permissions: Vec<String>,
+    /// Lifetime from now.
+    pub ttl: Duration,
+    /// The `aud` claim.
+    pub audience: String,
+}
+
+/// The development issuer: its identifier and signing key.
+pub struct DevIssuer {
+    issuer: String,
+    key: SigningKey,
+}
+
+impl DevIssuer {
+    /// Loads the key kept in `data_dir`, creating the folder and a fresh
+    /// RSA-2048 key (mode 0600) on first use. A key file that exists but
+    /// cannot be read is an error, never silently replaced.
+    pub fn open(data_dir: &Path, issuer: String) -> Result<Self, DevIssuerError> {
+        let path = data_dir.join(KEY_FILE);
+        let pem = match fs::read_to_string(&path) {
+            Ok(pem) => pem,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => create_key_file(data_dir, &path)?,
+            Err(err) => return Err(DevIssuerError(format!("cannot read {}: {err}", path.display()))),
+        };
+        let provisional = SigningKey::from_pem("dev", &pem).map_err(|err| {
+            DevIssuerError(format!(
+                "{} is not a usable RSA private key ({err}); delete it to generate a new one",
+                path.display()
+            ))
+        })?;
+        let key = SigningKey::from_pem(thumbprint(provisional.public_jwk()), &pem)
+            .map_err(|err| DevIssuerError(err.to_string()))?;
+        Ok(Self { issuer, key })
+    }
+
+    /// The `iss` of development tokens.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Where the JWKS is served, relative to the issuer.
+    pub fn jwks_url(&self) -> String {
+        format!("{}.well-known/jwks.json", self.issuer)
+    }
+
+    /// A signed token as `request` describes.
+    pub fn mint(&self, request: &TokenRequest) -> Result<String, DevIssuerError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let mut claims = json!({
+            "iss": self.issuer,
+            "sub": request.sub,
+            "aud": request.audience,
+            "iat": now,
+            "exp": now.saturating_add(request.ttl.as_secs()),
+        });
+        if let Some(scope) = &request.scope {
+            claims["scope"] = scope.clone().into();
+        }
+        if !request.permissions.is_empty() {
+            claims["permissions"] = request.permissions.clone().into();
+        }
+        self.key
+            .sign(&claims)
+            .map_err(|err| DevIssuerError(err.to_string()))
+    }
+
+    /// The JWKS document publishing the development key.
+    pub fn public_jwks(&self) -> serde_json::Value {
+        jwks([&self.key])
+    }
+
+    /// Registers `/.well-known/jwks.json` and `/.well-known/openid-configuration`.
+    pub fn configure(&self, cfg: &mut web::ServiceConfig) {
+        let keys = self.public_jwks();
+        let discovery = json!({
+            "issuer": self.issuer,
+            "jwks_uri": self.jwks_url(),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["token"],
+            "subject_types_supported": ["public"],
+        });
+        cfg.route(
+            "/.well-known/jwks.json",
+            web::get().to(move || {
+                let keys = keys.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .insert_header(("Cache-Control", "max-age=600"))
+                        .json(keys)
+                }
+            }),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(move || {
+                let discovery = discovery.clone();
+                async move { HttpResponse::Ok().json(discovery) }
+            }),
+        );
+    }
+}
+
+/// Writes a new key, atomically: it is written to a private temporary file
+/// and linked into place only if no key is there yet, so two processes
+/// starting together (`dev` and `token`) end up sharing one key, and no
+/// process ever reads a half-written file.
+fn create_key_file(data_dir: &Path, path: &Path) -> Result<String, DevIssuerError> {
+    let mut dirs = fs::DirBuilder::new();
+    dirs.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
+    dirs.create(data_dir)
+        .map_err(|err| DevIssuerError(format!("cannot create {}: {err}", data_dir.display())))?;
+    let key = SigningKey::generate("dev").map_err(|err| DevIssuerError(err.to_string()))?;
+    static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let temporary = data_dir.join(format!(".{KEY_FILE}.{}.{attempt}", std::process::id()));
+    let cannot = |what: &str, file: &Path, err: std::io::Error| {
+        DevIssuerError(format!("cannot {what} {}: {err}", file.display()))
+    };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(key.pem().as_bytes())
+            .and_then(|()| file.sync_all())
+    });
+    if let Err(err) = written {
+        let _ = fs::remove_file(&temporary);
+        return Err(cannot("write", &temporary, err));
+    }
+    let linked = fs::hard_link(&temporary, path);
+    let _ = fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => {
+            log::info!("generated a development signing key in {}", path.display());
+            Ok(key.pem().to_owned())
+        }
+        // Another process got there first: use its key.
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            fs::read_to_string(path).map_err(|err| cannot("read", path, err))
+        }
+        Err(err) => Err(cannot("create", path, err)),
+    }
+}
+
+/// RFC 7638 JWK thumbprint: a `kid` that changes only when the key does.
+fn thumbprint(jwk: &serde_json::Value) -> String {
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        jwk["e"].as_str().unwrap_or(""),
+        jwk["n"].as_str().unwrap_or("")
+    );
+    URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, canonical.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_created_once_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("nested/dev");
+        let first = DevIssuer::open(&data, "http://127.0.0.1:6060/".into()).unwrap();
+        let again = DevIssuer::open(&data, "http://127.0.0.1:6060/".into()).unwrap();
+        assert_eq!(first.key.public_jwk(), again.key.public_jwk());
+        assert_eq!(first.key.kid().len(), 43, "base64url SHA-256 thumbprint");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(data.join(KEY_FILE)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn processes_starting_together_share_one_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().to_path_buf();
+        let jwks: Vec<serde_json::Value> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        DevIssuer::open(&data, "http://127.0.0.1:6060/".into())
+                            .unwrap()
+                            .public_jwks()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(
+            jwks.windows(2).all(|pair| pair[0] == pair[1]),
+            "all four use the key on disk"
+        );
+        let leftovers: Vec<_> = fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, vec![std::ffi::OsString::from(KEY_FILE)]);
+    }
+
+    #[test]
+    fn a_corrupt_key_file_is_an_error_not_a_new_key() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(KEY_FILE), "not a key").unwrap();
+        let err = DevIssuer::open(dir.path(), "http://127.0.0.1:6060/".into())
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("not a usable RSA private key"), "{err}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join(KEY_FILE)).unwrap(),
+            "not a key"
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! Every answer is JSON, including the ones actix-web makes by itself
+//! (404, 405, CORS refusals, malformed requests).
+
+use actix_web::body::EitherBody;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{HttpResponse, Result};
+use serde_json::json;
+
+/// The default service: `404 {"message": "Not Found"}`.
+pub async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(json!({ "message": "Not Found" }))
+}
+
+/// Middleware giving every error response without a JSON body one:
+/// `{"message": "<reason phrase>"}`.
+pub fn json_error_bodies<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(replace_with_json)
+}
+
+fn replace_with_json<B>(response: ServiceResponse<B>) -> Result<ErrorHandlerResponse<B>> {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(response.map_into_left_body()));
+    }
+    let status = response.status();
+    let (request, mut http_response) = response.into_parts();
+    http_response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let body = json!({ "message": status.canonical_reason().unwrap_or("Error") }).to_string();
+    let http_response = http_response.set_body(body).map_into_boxed_body();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(request, http_response).map_body(|_, body| EitherBody::right(body)),
+    ))
+}

@@ -1,0 +1,10 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    users (id) {
+        id -> Integer,
+        sub -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}

@@ -1,0 +1,147 @@
+//! Building the server from settings. Tests call this with port 0 and get
+//! the port actually bound from [`Application::port`].
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::middleware::{Condition, DefaultHeaders, Logger};
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::keys::KeyStore;
+use crate::auth::{Authenticator, TokenValidator};
+use crate::config::Settings;
+use crate::db::{self, DbError, UserStore};
+use crate::dev_issuer::DevIssuer;
+use crate::routes;
+
+/// Log target of the access log, written at debug level only: nothing is
+/// logged per request at `info`, and the middleware is left out entirely
+/// unless `RUST_LOG` enables it (e.g. `RUST_LOG=info,access=debug`).
+const ACCESS_LOG: &str = "access";
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("{0}")]
+    Database(#[from] DbError),
+    /// The HTTP client for the key store could not be built.
+    #[error("HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The `HOST:PORT` asked for.
+        address: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `HOST:PORT`, then builds as [`Application::build_on`].
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let listener = bind(&settings.host, settings.port)?;
+        Self::build_on(settings, listener, None).await
+    }
+
+    /// Opens the database (running pending migrations), serves on `listener`
+    /// and starts loading the signing keys in the background. With
+    /// `dev_issuer`, the same server also publishes its keys.
+    pub async fn build_on(
+        settings: Settings,
+        listener: TcpListener,
+        dev_issuer: Option<web::Data<DevIssuer>>,
+    ) -> Result<Self, StartupError> {
+        let pool = db::connect(&settings.database)?;
+        for version in db::run_migrations(&pool)? {
+            log::info!("applied migration {version}");
+        }
+        let keys = Arc::new(KeyStore::new(settings.jwks_url.clone(), settings.keys.clone())?);
+        let authenticator = web::Data::new(Authenticator::new(
+            TokenValidator::new(&settings, Arc::clone(&keys)),
+            UserStore::new(pool).with_last_seen_interval(settings.last_seen_interval),
+        ));
+
+        let address = format!("{}:{}", settings.host, settings.port);
+        let bind_error = |source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        };
+        let port = listener.local_addr().map_err(bind_error)?.port();
+
+        let origin = settings.client_origin_url.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(authenticator.clone())
+                .configure(routes::configure)
+                .configure(|cfg| {
+                    if let Some(dev_issuer) = &dev_issuer {
+                        dev_issuer.configure(cfg);
+                    }
+                })
+                .default_service(web::to(routes::not_found))
+                .wrap(
+                    Cors::default()
+                        .allowed_origin(&origin)
+                        .allowed_methods(["GET"])
+                        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                        .max_age(86_400),
+                )
+                .wrap(routes::json_error_bodies())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::X_FRAME_OPTIONS, "deny"))
+                        .add((
+                            header::CONTENT_SECURITY_POLICY,
+                            "default-src 'none'; frame-ancestors 'none'",
+                        )),
+                )
+                .wrap(Condition::new(
+                    log::log_enabled!(target: ACCESS_LOG, log::Level::Debug),
+                    Logger::default()
+                        .log_target(ACCESS_LOG)
+                        .log_level(log::Level::Debug),
+                ))
+        });
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener).map_err(bind_error)?.run();
+
+        // Start-up never waits for the tenant: keys load and refresh beside it.
+        tokio::spawn(keys.keep_fresh());
+        log::info!("listening on http://{}:{port}", settings.host);
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Binds `host:port` (port 0 picks a free one).
+pub fn bind(host: &str, port: u16) -> Result<TcpListener, StartupError> {
+    let address = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })
+}
