@@ -1,0 +1,320 @@
+//! Faults: a locked database, SIGTERM mid-flight, a mixed load, and what
+//! ends up in the log. Nothing may panic, answer a wrong status, or lose a row.
+
+use std::collections::HashSet;
+use std::process::{Command, Stdio};
+
+use futures_util::StreamExt;
+use serde_json::json;
+
+use crate::helpers::{
+    Backend, ServeProcess, TestDatabase, TestIssuer, now, shared_key, sign_with, spawn_app, spawn_app_with,
+};
+
+#[actix_web::test]
+async fn a_sqlite_file_locked_by_another_process_answers_503_then_recovers() {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
+    assert_eq!(
+        app.get_as("/api/private", &app.token("auth0|before", json!({})))
+            .await
+            .status,
+        200
+    );
+
+    // Another process holds SQLite's write lock for three seconds.
+    let script = "import sqlite3, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None)\n\
+                  c.execute('BEGIN EXCLUSIVE')\n\
+                  print('locked', flush=True)\n\
+                  time.sleep(3)\n";
+    let mut locker = Command::new("python3")
+        .args(["-c", script, &app.database.url()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(locker.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let reply = app
+        .get_as("/api/private", &app.token("auth0|during", json!({})))
+        .await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.json["error"], "temporarily_unavailable");
+    assert_eq!(app.get_with("/api/public", &[]).await.status, 200);
+    assert_eq!(
+        app.get_as("/api/private", &app.token("auth0|before", json!({})))
+            .await
+            .status,
+        200,
+        "known users"
+    );
+
+    assert!(locker.wait().unwrap().success());
+    let reply = app
+        .get_as("/api/private", &app.token("auth0|after", json!({})))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let subs: Vec<String> = app.users().into_iter().map(|u| u.sub).collect();
+    assert_eq!(subs, vec!["auth0|before", "auth0|after"]);
+}
+
+/// Sets or clears the immutable attribute, which refuses writes even to root
+/// and even through files already open: a read-only database, for real.
+fn immutable(paths: &[String], on: bool) {
+    for path in paths.iter().filter(|p| std::path::Path::new(p).exists()) {
+        let flag = if on { "+i" } else { "-i" };
+        let status = Command::new("chattr")
+            .args([flag, path])
+            .status()
+            .expect("chattr runs");
+        assert!(status.success(), "chattr {flag} {path}");
+    }
+}
+
+#[actix_web::test]
+async fn a_read_only_sqlite_file_answers_503_then_recovers() {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
+    assert_eq!(
+        app.get_as("/api/private", &app.token("auth0|before", json!({})))
+            .await
+            .status,
+        200
+    );
+    let url = app.database.url();
+    // The database and its write-ahead log; the shared-memory index stays
+    // writable (it is memory-mapped: writing to it would fault, not fail).
+    let files = [url.clone(), format!("{url}-wal")];
+
+    immutable(&files, true);
+    let during = app
+        .get_as("/api/private", &app.token("auth0|during", json!({})))
+        .await;
+    let public = app.get_with("/api/public", &[]).await;
+    immutable(&files, false);
+    assert_eq!(during.status, 503, "{during:?}");
+    assert_eq!(during.json["error"], "temporarily_unavailable");
+    assert_eq!(public.status, 200);
+
+    let after = app
+        .get_as("/api/private", &app.token("auth0|after", json!({})))
+        .await;
+    assert_eq!(after.status, 200, "{after:?}");
+    let subs: Vec<String> = app.users().into_iter().map(|u| u.sub).collect();
+    assert_eq!(subs, vec!["auth0|before", "auth0|after"]);
+}
+
+#[actix_web::test]
+async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let database = TestDatabase::create(Backend::Sqlite);
+    let mut server = ServeProcess::start(&issuer, &database.url(), Stdio::null(), "warn");
+    let address = server.address.clone();
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await;
+
+    let tokens: Vec<(String, String)> = (0..300)
+        .map(|i| {
+            let sub = format!("auth0|term-{i}");
+            let token = sign_with(&shared_key("main"), issuer.claims(&sub), json!({}));
+            (sub, token)
+        })
+        .collect();
+    let mut in_flight: futures_util::stream::FuturesUnordered<_> = tokens
+        .iter()
+        .map(|(sub, token)| {
+            let request = client
+                .get(format!("{address}/api/private"))
+                .bearer_auth(token)
+                .send();
+            async move { (sub.clone(), request.await.map(|r| r.status().as_u16())) }
+        })
+        .collect();
+    // SIGTERM as soon as the first answers are in: the rest are mid-flight.
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = in_flight.next().await {
+        outcomes.push(outcome);
+        if outcomes.len() == 10 {
+            let status = Command::new("kill")
+                .args(["-TERM", &server.child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    let exit = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(exit.code(), Some(0), "graceful exit");
+    let mut accepted = HashSet::new();
+    for (sub, outcome) in outcomes {
+        match outcome {
+            Ok(200) => {
+                accepted.insert(sub);
+            }
+            Ok(status) => panic!("{sub}: answered {status} during shutdown"),
+            Err(_) => {} // not accepted before the listener closed
+        }
+    }
+    assert!(
+        accepted.len() > 10,
+        "requests in flight at SIGTERM were answered ({})",
+        accepted.len()
+    );
+    let rows: HashSet<String> = actix_auth0_api::db::UserStore::new(
+        actix_auth0_api::db::connect(&actix_auth0_api::db::DbSettings::new(database.url())).unwrap(),
+    )
+    .list()
+    .unwrap()
+    .into_iter()
+    .map(|u| u.sub)
+    .collect();
+    assert_eq!(
+        rows, accepted,
+        "every accepted first request has its row, and no other"
+    );
+}
+
+/// How big the mixed load is: small for `cargo test`, full size from
+/// `scripts/load-test.sh` (`LOAD_REQUESTS=50000 LOAD_CONNECTIONS=64`).
+fn load_size() -> (usize, usize) {
+    let get = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    (get("LOAD_REQUESTS", 2_000), get("LOAD_CONNECTIONS", 16))
+}
+
+async fn a_mixed_load_gets_only_right_answers_and_one_row_per_sub(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (total, connections) = load_size();
+    let known: Vec<String> = (0..20)
+        .map(|i| app.token(&format!("auth0|known-{i}"), json!({})))
+        .collect();
+    let invalid = [
+        app.token("auth0|expired", json!({"exp": now() - 3600})),
+        app.token("auth0|wrong-aud", json!({"aud": "https://elsewhere.example"})),
+        sign_with(
+            &shared_key("stranger-0"),
+            app.issuer.claims("auth0|forged"),
+            json!({}),
+        ),
+        "not.a.token".to_owned(),
+    ];
+    // Every fifth request is a first sight of a new sub; the rest repeat or fail.
+    let plan: Vec<(String, u16, Option<String>)> = (0..total)
+        .map(|i| match i % 5 {
+            0 => {
+                let sub = format!("auth0|new-{i}");
+                (app.token(&sub, json!({})), 200, Some(sub))
+            }
+            1 | 2 => (
+                known[i % known.len()].clone(),
+                200,
+                Some(format!("auth0|known-{}", i % known.len())),
+            ),
+            _ => (invalid[i % invalid.len()].clone(), 401, None),
+        })
+        .collect();
+
+    let url = format!("{}/api/private", app.address);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .unwrap();
+    let wrong: Vec<String> = futures_util::stream::iter(plan.iter())
+        .map(|(token, expected, _)| {
+            let request = client.get(&url).bearer_auth(token).send();
+            async move {
+                match request.await {
+                    Ok(response) if response.status().as_u16() == *expected => None,
+                    Ok(response) => Some(format!("expected {expected}, got {}", response.status())),
+                    Err(err) => Some(format!("expected {expected}, got {err}")),
+                }
+            }
+        })
+        .buffer_unordered(connections)
+        .filter_map(|wrong| async move { wrong })
+        .collect()
+        .await;
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers, e.g. {:?}",
+        wrong.len(),
+        &wrong[..wrong.len().min(5)]
+    );
+
+    let accepted: HashSet<String> = plan.into_iter().filter_map(|(_, _, sub)| sub).collect();
+    let users = app.users();
+    assert_eq!(users.len(), accepted.len(), "one row per distinct accepted sub");
+    assert_eq!(users.into_iter().map(|u| u.sub).collect::<HashSet<_>>(), accepted);
+}
+
+#[actix_web::test]
+async fn tokens_never_appear_in_the_log() {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let database = TestDatabase::create(Backend::Sqlite);
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = ServeProcess::start(&issuer, &database.url(), Stdio::from(log), "debug");
+    let address = server.address.clone();
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await;
+
+    let claims = issuer.claims("auth0|logged");
+    let tokens = [
+        sign_with(&shared_key("main"), claims.clone(), json!({})),
+        sign_with(&shared_key("main"), claims.clone(), json!({"exp": now() - 3600})),
+        sign_with(
+            &shared_key("main"),
+            claims.clone(),
+            json!({"aud": "https://elsewhere.example"}),
+        ),
+        sign_with(&shared_key("stranger-0"), claims.clone(), json!({})),
+        sign_with(&shared_key("main"), claims.clone(), json!({})) + "tampered",
+    ];
+    let mut statuses = Vec::new();
+    for token in &tokens {
+        for path in ["/api/private", "/api/private-scoped", "/api/messages/admin"] {
+            let response = client
+                .get(format!("{address}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            statuses.push(response.status().as_u16());
+        }
+    }
+    assert!(
+        statuses.contains(&200) && statuses.contains(&401) && statuses.contains(&403),
+        "{statuses:?}"
+    );
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("refused GET /api/private: invalid token: token expired"),
+        "the log was captured:\n{log}"
+    );
+    for token in &tokens {
+        for (index, segment) in token.split('.').enumerate() {
+            assert!(
+                !log.contains(segment),
+                "segment {index} of a token is in the log:\n{log}"
+            );
+        }
+    }
+}
+
+on_both_backends!(a_mixed_load_gets_only_right_answers_and_one_row_per_sub);

@@ -1,0 +1,542 @@
+//! An auth layer is judged by what it refuses: a table of hostile requests,
+//! each with the status and challenge error it must get. None may answer
+//! 200 or 5xx; all answer JSON.
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::HeaderValue;
+use serde_json::{Value, json};
+
+use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, spawn_app};
+
+/// One hostile request.
+struct Case {
+    name: String,
+    path: &'static str,
+    /// Raw `Authorization` header values, in order.
+    authorization: Vec<Vec<u8>>,
+    status: u16,
+    /// The challenge's `error` code (`None`: no code expected).
+    code: Option<&'static str>,
+}
+
+fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Option<&'static str>) -> Case {
+    Case {
+        name: name.into(),
+        path: "/api/private",
+        authorization: authorization.iter().map(|v| v.to_vec()).collect(),
+        status,
+        code,
+    }
+}
+
+/// A `Bearer <token>` refused as an invalid token.
+fn bad_token(name: impl Into<String>, token: &str) -> Case {
+    case(
+        name,
+        &[format!("Bearer {token}").as_bytes()],
+        401,
+        Some("invalid_token"),
+    )
+}
+
+/// A malformed `Authorization` header.
+fn bad_request(name: &str, value: &[u8]) -> Case {
+    case(name, &[value], 401, Some("invalid_request"))
+}
+
+/// A valid token for a scoped route that lacks the permission.
+fn forbidden(name: impl Into<String>, token: &str) -> Case {
+    Case {
+        path: "/api/private-scoped",
+        ..case(
+            name,
+            &[format!("Bearer {token}").as_bytes()],
+            403,
+            Some("insufficient_scope"),
+        )
+    }
+}
+
+fn b64(value: impl AsRef<[u8]>) -> String {
+    URL_SAFE_NO_PAD.encode(value)
+}
+
+/// `header.payload.signature` from raw parts, signed by nobody.
+fn forge(header: &Value, claims: &Value, signature: &[u8]) -> String {
+    format!(
+        "{}.{}.{}",
+        b64(header.to_string()),
+        b64(claims.to_string()),
+        b64(signature)
+    )
+}
+
+/// A token with a custom header, signed with `key` under `alg`.
+fn signed(alg: Algorithm, header: Header, claims: &Value, key: &EncodingKey) -> String {
+    jsonwebtoken::encode(&Header { alg, ..header }, claims, key).unwrap()
+}
+
+fn kid_header(kid: &str) -> Header {
+    Header {
+        kid: Some(kid.into()),
+        ..Header::new(Algorithm::RS256)
+    }
+}
+
+fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
+    let main = shared_key("main");
+    let attacker = shared_key("attacker");
+    let claims = app.issuer.claims("auth0|mallory");
+    let token = |extra: Value| app.token("auth0|mallory", extra);
+    let rsa = EncodingKey::from_rsa_pem(main.pem().as_bytes()).unwrap();
+    let attacker_rsa = EncodingKey::from_rsa_pem(attacker.pem().as_bytes()).unwrap();
+    let public_pem = pem::encode(&pem::Pem::new("PUBLIC KEY", main.public_key_der()));
+    let public_jwk = main.public_jwk().to_string();
+    let rs_header = json!({"alg": "RS256", "kid": "main"});
+    let valid = token(json!({}));
+    let (valid_header, valid_rest) = valid.split_once('.').unwrap();
+    let signature = valid.rsplit('.').next().unwrap();
+    let signature_bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    // A token correctly signed by our key, with an arbitrary header and payload.
+    let resign = |header: Value, claims: Value| resign_with(&rsa, header, &claims);
+    let attacker_url = format!("{}.well-known/jwks.json", attacker_issuer.issuer);
+
+    vec![
+        // Malformed headers.
+        bad_request("empty header", b""),
+        bad_request("scheme only", b"Bearer"),
+        bad_request("scheme and a space", b"Bearer "),
+        bad_request("scheme glued to the token", format!("Bearer{valid}").as_bytes()),
+        bad_request("extra part", format!("Bearer {valid} extra").as_bytes()),
+        bad_request("Basic scheme", b"Basic dXNlcjpwYXNz"),
+        bad_request("Digest scheme", b"Digest username=\"admin\", realm=\"api\""),
+        bad_request("Token scheme", format!("Token {valid}").as_bytes()),
+        bad_request("tab separator", format!("Bearer\t{valid}").as_bytes()),
+        bad_request("leading comma", format!(", Bearer {valid}").as_bytes()),
+        bad_request("non-ASCII token", "Bearer tökén.ä.ö".as_bytes()),
+        bad_request("non-ASCII scheme", "Bëarer abc".as_bytes()),
+        bad_request("quote in the token", b"Bearer a\"b.c.d"),
+        bad_request("only padding", b"Bearer ==="),
+        bad_request(
+            "comma-joined two tokens",
+            format!("Bearer {valid}, Bearer {valid}").as_bytes(),
+        ),
+        case(
+            "duplicated header",
+            &[
+                format!("Bearer {valid}").as_bytes(),
+                format!("Bearer {valid}").as_bytes(),
+            ],
+            401,
+            Some("invalid_request"),
+        ),
+        case(
+            "duplicated, second garbage",
+            &[format!("Bearer {valid}").as_bytes(), b"Bearer x"],
+            401,
+            Some("invalid_request"),
+        ),
+        // Malformed tokens.
+        bad_token("one segment", "abc"),
+        bad_token("two segments", "abc.def"),
+        bad_token("four segments", &format!("{valid}.extra")),
+        bad_token("empty segments", ".."),
+        bad_token("bad base64 header", &format!("a+b/.{valid_rest}")),
+        // Padding inside the token breaks RFC 6750's b64token grammar: a malformed request.
+        bad_request(
+            "standard base64 with padding",
+            format!("Bearer {}.{valid_rest}", STANDARD.encode(rs_header.to_string())).as_bytes(),
+        ),
+        bad_token("header not JSON", &format!("{}.{valid_rest}", b64("hello"))),
+        bad_token(
+            "header a JSON array",
+            &format!("{}.{valid_rest}", b64("[\"RS256\"]")),
+        ),
+        bad_token(
+            "header alg a number",
+            &forge(&json!({"alg": 256, "kid": "main"}), &claims, b"s"),
+        ),
+        bad_token(
+            "header kid a huge number",
+            &format!("{}.{valid_rest}", b64(r#"{"alg":"RS256","kid":1e400}"#)),
+        ),
+        bad_token(
+            "header without alg",
+            &forge(&json!({"kid": "main"}), &claims, b"s"),
+        ),
+        bad_token(
+            "payload not JSON",
+            &format!("{valid_header}.{}.{signature}", b64("not json")),
+        ),
+        bad_token(
+            "payload swapped",
+            &format!(
+                "{valid_header}.{}.{signature}",
+                b64(json!({"sub": "auth0|admin"}).to_string())
+            ),
+        ),
+        bad_token("signature truncated", &valid[..valid.len() - 10]),
+        bad_token(
+            "signature empty",
+            &format!("{valid_header}.{}.", valid_rest.split('.').next().unwrap()),
+        ),
+        bad_token(
+            "signature of another token",
+            &format!(
+                "{}.{}",
+                token(json!({"sub": "auth0|other"})).rsplit_once('.').unwrap().0,
+                b64(&signature_bytes)
+            ),
+        ),
+        bad_token(
+            "payload a JSON array",
+            &resign(rs_header.clone(), json!([claims.clone()])),
+        ),
+        bad_token("exp a string", &token(json!({"exp": (now() + 3600).to_string()}))),
+        bad_token(
+            "exp a huge number",
+            &resign(
+                rs_header.clone(),
+                json!({"iss": claims["iss"], "aud": AUDIENCE, "sub": "x", "exp": 1e300}),
+            ),
+        ),
+        bad_token("exp negative", &token(json!({"exp": -1}))),
+        bad_token("nbf a string", &token(json!({"nbf": "now"}))),
+        bad_token("sub a number", &token(json!({"sub": 42}))),
+        bad_token("sub an array", &token(json!({"sub": ["auth0|a"]}))),
+        bad_token("sub empty", &token(json!({"sub": ""}))),
+        bad_token("sub missing", &token(json!({"sub": null}))),
+        bad_token("aud a number", &token(json!({"aud": 7}))),
+        bad_token("aud an object", &token(json!({"aud": {"value": AUDIENCE}}))),
+        bad_token("iss an array", &token(json!({"iss": [claims["iss"]]}))),
+        bad_token("iss missing", &token(json!({"iss": null}))),
+        // Algorithm attacks.
+        bad_token(
+            "alg none",
+            &forge(&json!({"alg": "none", "kid": "main"}), &claims, b""),
+        ),
+        bad_token(
+            "alg None",
+            &forge(&json!({"alg": "None", "kid": "main"}), &claims, b""),
+        ),
+        bad_token(
+            "alg NONE",
+            &forge(&json!({"alg": "NONE", "kid": "main"}), &claims, b""),
+        ),
+        bad_token(
+            "alg nOnE with signature",
+            &forge(&json!({"alg": "nOnE", "kid": "main"}), &claims, &signature_bytes),
+        ),
+        bad_token(
+            "alg rs256 lower case",
+            &forge(&json!({"alg": "rs256", "kid": "main"}), &claims, &signature_bytes),
+        ),
+        bad_token(
+            "HS256 keyed with the public key PEM",
+            &signed(
+                Algorithm::HS256,
+                kid_header("main"),
+                &claims,
+                &EncodingKey::from_secret(public_pem.as_bytes()),
+            ),
+        ),
+        bad_token(
+            "HS256 keyed with the public key DER",
+            &signed(
+                Algorithm::HS256,
+                kid_header("main"),
+                &claims,
+                &EncodingKey::from_secret(main.public_key_der()),
+            ),
+        ),
+        bad_token(
+            "HS256 keyed with the JWK",
+            &signed(
+                Algorithm::HS256,
+                kid_header("main"),
+                &claims,
+                &EncodingKey::from_secret(public_jwk.as_bytes()),
+            ),
+        ),
+        bad_token(
+            "HS384 keyed with the public key PEM",
+            &signed(
+                Algorithm::HS384,
+                kid_header("main"),
+                &claims,
+                &EncodingKey::from_secret(public_pem.as_bytes()),
+            ),
+        ),
+        bad_token(
+            "HS512 keyed with the public key PEM",
+            &signed(
+                Algorithm::HS512,
+                kid_header("main"),
+                &claims,
+                &EncodingKey::from_secret(public_pem.as_bytes()),
+            ),
+        ),
+        bad_token(
+            "RS512 by the real key",
+            &signed(Algorithm::RS512, kid_header("main"), &claims, &rsa),
+        ),
+        bad_token(
+            "PS256 by the real key",
+            &signed(Algorithm::PS256, kid_header("main"), &claims, &rsa),
+        ),
+        bad_token(
+            "ES256 header",
+            &forge(&json!({"alg": "ES256", "kid": "main"}), &claims, &[7; 64]),
+        ),
+        bad_token(
+            "EdDSA header",
+            &forge(&json!({"alg": "EdDSA", "kid": "main"}), &claims, &[7; 64]),
+        ),
+        // Key attacks.
+        bad_token(
+            "unknown kid",
+            &signed(Algorithm::RS256, kid_header("nobody"), &claims, &rsa),
+        ),
+        bad_token(
+            "kid missing",
+            &signed(Algorithm::RS256, Header::new(Algorithm::RS256), &claims, &rsa),
+        ),
+        bad_token(
+            "kid empty",
+            &signed(Algorithm::RS256, kid_header(""), &claims, &rsa),
+        ),
+        bad_token(
+            "kid a number",
+            &resign(json!({"alg": "RS256", "kid": 1}), claims.clone()),
+        ),
+        bad_token(
+            "kid of a non-RSA key in the set",
+            &signed(Algorithm::RS256, kid_header("hmac"), &claims, &rsa),
+        ),
+        bad_token(
+            "kid with path traversal",
+            &signed(
+                Algorithm::RS256,
+                kid_header("../../../../etc/passwd"),
+                &claims,
+                &rsa,
+            ),
+        ),
+        bad_token(
+            "kid with SQL",
+            &signed(Algorithm::RS256, kid_header("main' OR '1'='1"), &claims, &rsa),
+        ),
+        bad_token(
+            "kid 4 KiB long",
+            &signed(Algorithm::RS256, kid_header(&"k".repeat(4096)), &claims, &rsa),
+        ),
+        bad_token(
+            "jku to the attacker's keys",
+            &signed(
+                Algorithm::RS256,
+                Header {
+                    jku: Some(attacker_url.clone()),
+                    ..kid_header("attacker")
+                },
+                &claims,
+                &attacker_rsa,
+            ),
+        ),
+        bad_token(
+            "x5u to the attacker's keys",
+            &signed(
+                Algorithm::RS256,
+                Header {
+                    x5u: Some(attacker_url.clone()),
+                    ..kid_header("attacker")
+                },
+                &claims,
+                &attacker_rsa,
+            ),
+        ),
+        bad_token(
+            "embedded jwk of the attacker",
+            &resign_with(
+                &attacker_rsa,
+                json!({"alg": "RS256", "kid": "attacker", "jwk": attacker.public_jwk()}),
+                &claims,
+            ),
+        ),
+        bad_token(
+            "embedded jwk under our kid",
+            &resign_with(
+                &attacker_rsa,
+                json!({"alg": "RS256", "kid": "main", "jwk": attacker.public_jwk()}),
+                &claims,
+            ),
+        ),
+        bad_token(
+            "our kid, attacker's signature",
+            &signed(Algorithm::RS256, kid_header("main"), &claims, &attacker_rsa),
+        ),
+        bad_token(
+            "crit header",
+            &resign(
+                json!({"alg": "RS256", "kid": "main", "crit": ["b64"], "b64": false}),
+                claims.clone(),
+            ),
+        ),
+        bad_token(
+            "typ JWE",
+            &resign(
+                json!({"alg": "RS256", "kid": "main", "typ": "JWE"}),
+                claims.clone(),
+            ),
+        ),
+        // Claim attacks.
+        bad_token("expired", &token(json!({"exp": now() - 61}))),
+        bad_token("not yet valid", &token(json!({"nbf": now() + 3600}))),
+        bad_token(
+            "issuer off by one character",
+            &token(json!({"iss": claims["iss"].as_str().unwrap().replace("127.0.0.1", "127.0.0.2")})),
+        ),
+        bad_token(
+            "issuer without its trailing slash",
+            &token(json!({"iss": claims["iss"].as_str().unwrap().trim_end_matches('/')})),
+        ),
+        bad_token(
+            "issuer with a doubled slash",
+            &token(json!({"iss": format!("{}/", claims["iss"].as_str().unwrap())})),
+        ),
+        bad_token(
+            "issuer in upper case",
+            &token(json!({"iss": claims["iss"].as_str().unwrap().to_uppercase()})),
+        ),
+        bad_token(
+            "audience with a trailing slash",
+            &token(json!({"aud": format!("{AUDIENCE}/")})),
+        ),
+        bad_token(
+            "audience in upper case",
+            &token(json!({"aud": AUDIENCE.to_uppercase()})),
+        ),
+        bad_token(
+            "audience with a suffix",
+            &token(json!({"aud": format!("{AUDIENCE}.evil.example")})),
+        ),
+        bad_token(
+            "audience prefix only",
+            &token(json!({"aud": &AUDIENCE[..AUDIENCE.len() - 1]})),
+        ),
+        bad_token(
+            "audience list of near-misses",
+            &token(json!({"aud": [format!("{AUDIENCE}/"), AUDIENCE.to_uppercase()]})),
+        ),
+        bad_token("audience empty string", &token(json!({"aud": ""}))),
+        bad_token("audience empty list", &token(json!({"aud": []}))),
+        bad_token(
+            "permissions a string",
+            &token(json!({"permissions": "read:messages"})),
+        ),
+        bad_token("permissions of numbers", &token(json!({"permissions": [1, 2]}))),
+        bad_token(
+            "permissions an object",
+            &token(json!({"permissions": {"read:messages": true}})),
+        ),
+        bad_token("scope a list", &token(json!({"scope": ["read:messages"]}))),
+        forbidden("scope in another case", &token(json!({"scope": "Read:messages"}))),
+        forbidden("scope singular", &token(json!({"scope": "read:message"}))),
+        forbidden(
+            "scope with a suffix",
+            &token(json!({"scope": "read:messages:all"})),
+        ),
+        forbidden("scope wildcard", &token(json!({"scope": "read:*"}))),
+        forbidden(
+            "scope comma-separated",
+            &token(json!({"scope": "openid,read:messages"})),
+        ),
+        forbidden(
+            "scope tab-separated",
+            &token(json!({"scope": "openid\tread:messages"})),
+        ),
+        // Nested permission arrays do not even deserialize: a malformed claim, not a 403.
+        Case {
+            path: "/api/private-scoped",
+            ..bad_token(
+                "permissions nested",
+                &token(json!({"permissions": [["read:messages"]]})),
+            )
+        },
+        forbidden(
+            "permission near-miss",
+            &token(json!({"permissions": ["read:messages "]})),
+        ),
+        // Oversized input.
+        bad_token("100 KiB header", &"a".repeat(100 * 1024)),
+        bad_token(
+            "10 000 audiences",
+            &token(json!({"aud": (0..10_000).map(|i| format!("a{i}")).collect::<Vec<_>>()})),
+        ),
+        bad_token(
+            "token just over 8 KiB",
+            &token(json!({"pad": "p".repeat(8 * 1024)})),
+        ),
+    ]
+}
+
+/// Signs a header and claims with `key`, whatever the header says.
+fn resign_with(key: &EncodingKey, header: Value, claims: &Value) -> String {
+    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, Algorithm::RS256).unwrap();
+    format!("{input}.{signature}")
+}
+
+async fn hostile_requests_are_refused_with_the_right_status_and_code(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // The published set also holds a non-RSA key, for the "kid of a non-RSA key" case.
+    let with_hmac =
+        json!({"keys": [shared_key("main").public_jwk(), {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}]});
+    app.issuer.serve_body(with_hmac.to_string());
+    let attacker_issuer = TestIssuer::start(&[&shared_key("attacker")]);
+    let cases = cases(&app, &attacker_issuer);
+    assert!(cases.len() >= 60, "{} cases", cases.len());
+
+    let mut failures = Vec::new();
+    for case in &cases {
+        let mut request = app.client.get(format!("{}{}", app.address, case.path));
+        for value in &case.authorization {
+            request = request.header("Authorization", HeaderValue::from_bytes(value).unwrap());
+        }
+        let reply = crate::helpers::read(request.send().await.unwrap()).await;
+        let challenge = reply.header("www-authenticate");
+        let code = challenge
+            .split("error=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next());
+        let body_ok = reply.json["error"].is_string() && reply.json["message"].is_string();
+        if reply.status != case.status || code != case.code || !body_ok {
+            failures.push(format!(
+                "{}: got {} {:?} {}",
+                case.name, reply.status, code, reply.json
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    assert_eq!(
+        attacker_issuer.fetches(),
+        0,
+        "jku/x5u/jwk headers are never followed"
+    );
+    assert!(app.users().is_empty(), "no hostile request wrote a row");
+    assert_eq!(
+        app.get_as("/api/private", &app.token("auth0|alice", json!({})))
+            .await
+            .status,
+        200
+    );
+}
+
+on_both_backends!(hostile_requests_are_refused_with_the_right_status_and_code);

@@ -1,0 +1,108 @@
+//! Property: byte-level mutations of a valid token are never accepted and
+//! never cause a 5xx.
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use serde_json::json;
+
+use crate::helpers::{Backend, spawn_app};
+
+/// Bytes a client can put in a header value: visible ASCII and obs-text.
+fn header_byte() -> impl Strategy<Value = u8> {
+    prop_oneof![0x21u8..=0x7e, 0x80u8..=0xff]
+}
+
+/// One edit of a token's bytes.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Replace(prop::sample::Index, u8),
+    Insert(prop::sample::Index, u8),
+    Delete(prop::sample::Index),
+    Truncate(prop::sample::Index),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    prop_oneof![
+        4 => (any::<prop::sample::Index>(), header_byte()).prop_map(|(at, byte)| Mutation::Replace(at, byte)),
+        2 => (any::<prop::sample::Index>(), header_byte()).prop_map(|(at, byte)| Mutation::Insert(at, byte)),
+        2 => any::<prop::sample::Index>().prop_map(Mutation::Delete),
+        1 => any::<prop::sample::Index>().prop_map(Mutation::Truncate),
+    ]
+}
+
+fn apply(token: &[u8], mutations: &[Mutation]) -> Vec<u8> {
+    let mut bytes = token.to_vec();
+    for mutation in mutations {
+        if bytes.is_empty() {
+            break;
+        }
+        match mutation {
+            Mutation::Replace(at, byte) => {
+                let at = at.index(bytes.len());
+                bytes[at] = *byte;
+            }
+            Mutation::Insert(at, byte) => bytes.insert(at.index(bytes.len() + 1), *byte),
+            Mutation::Delete(at) => {
+                bytes.remove(at.index(bytes.len()));
+            }
+            Mutation::Truncate(at) => bytes.truncate(at.index(bytes.len())),
+        }
+    }
+    bytes
+}
+
+async fn mutated_tokens_are_never_accepted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.token("auth0|victim", json!({"scope": "read:messages"}));
+    assert_eq!(app.get_as("/api/private-scoped", &token).await.status, 200);
+    let url = format!("{}/api/private-scoped", app.address);
+
+    // The runner is synchronous: it drives its requests on a runtime of its
+    // own, in a blocking thread, while this test's runtime keeps serving.
+    let outcome = tokio::task::spawn_blocking(move || {
+        let client_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner.run(&prop::collection::vec(mutation(), 1..4), |mutations| {
+            let mutated = apply(token.as_bytes(), &mutations);
+            if mutated == token.as_bytes() {
+                return Ok(());
+            }
+            let mut value = b"Bearer ".to_vec();
+            value.extend_from_slice(&mutated);
+            let status = client_runtime.block_on(async {
+                let response = client
+                    .get(&url)
+                    .header("Authorization", value)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap();
+                serde_json::from_str::<serde_json::Value>(&body)
+                    .map_err(|_| TestCaseError::fail(format!("{status}: not JSON: {body}")))?;
+                Ok::<u16, TestCaseError>(status)
+            })?;
+            prop_assert!(status == 401, "mutation {mutations:?} answered {status}");
+            Ok(())
+        })
+    })
+    .await
+    .unwrap();
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+    assert!(
+        app.users().iter().all(|u| u.sub == "auth0|victim"),
+        "no mutated sub was recorded"
+    );
+}
+
+on_both_backends!(mutated_tokens_are_never_accepted);

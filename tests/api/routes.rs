@@ -1,0 +1,146 @@
+//! Every route answers with the quickstarts' wording, as JSON, with the
+//! security headers.
+
+use serde_json::json;
+
+use crate::helpers::{Backend, spawn_app};
+
+async fn public_routes_answer_anyone_and_ignore_any_authorization_header(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cases = [
+        (
+            "/api/public",
+            json!({"message": "Hello from a public endpoint! You don't need to be authenticated to see this."}),
+        ),
+        (
+            "/api/messages/public",
+            json!({"text": "This is a public message."}),
+        ),
+    ];
+    for (path, body) in cases {
+        for authorization in [&[][..], &["Bearer not-a-token"], &["Basic dXNlcjpwYXNz"]] {
+            let reply = app.get_with(path, authorization).await;
+            assert_eq!(
+                (reply.status, &reply.json),
+                (200, &body),
+                "{path} {authorization:?}"
+            );
+            assert_eq!(reply.header("content-type"), "application/json");
+        }
+    }
+    assert!(app.users().is_empty(), "public routes never write");
+}
+
+async fn protected_routes_answer_a_valid_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.token(
+        "auth0|alice",
+        json!({"scope": "read:messages", "permissions": ["read:admin-messages"]}),
+    );
+    let cases = [
+        (
+            "/api/private",
+            json!({"message": "Hello from a private endpoint! You need to be authenticated to see this."}),
+        ),
+        (
+            "/api/private-scoped",
+            json!({"message": "Hello from a private endpoint! You need to be authenticated and have a scope of read:messages to see this."}),
+        ),
+        (
+            "/api/messages/protected",
+            json!({"text": "This is a protected message."}),
+        ),
+        (
+            "/api/messages/admin",
+            json!({"text": "This is an admin message."}),
+        ),
+    ];
+    for (path, body) in cases {
+        let reply = app.get_as(path, &token).await;
+        assert_eq!((reply.status, &reply.json), (200, &body), "{path}");
+        assert_eq!(reply.header("content-type"), "application/json");
+        assert_eq!(reply.header("cache-control"), "no-store", "{path}");
+    }
+}
+
+async fn every_response_carries_the_security_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.token("auth0|alice", json!({}));
+    let replies = [
+        app.get_with("/api/public", &[]).await,
+        app.get_as("/api/private", &token).await,
+        app.get_with("/api/private", &[]).await,
+        app.get_with("/nowhere", &[]).await,
+    ];
+    for reply in replies {
+        assert_eq!(reply.header("x-content-type-options"), "nosniff");
+        assert_eq!(reply.header("x-frame-options"), "deny");
+        assert_eq!(
+            reply.header("content-security-policy"),
+            "default-src 'none'; frame-ancestors 'none'"
+        );
+    }
+}
+
+async fn unknown_paths_and_methods_answer_json(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let reply = app.get_with("/api/nope", &[]).await;
+    assert_eq!((reply.status, reply.json), (404, json!({"message": "Not Found"})));
+
+    let response = app
+        .client
+        .post(format!("{}/api/public", app.address))
+        .send()
+        .await
+        .unwrap();
+    let reply = crate::helpers::read(response).await;
+    assert_eq!(
+        (reply.status, &reply.json),
+        (405, &json!({"message": "Method Not Allowed"}))
+    );
+    assert_eq!(reply.header("content-type"), "application/json");
+}
+
+async fn cors_allows_only_the_client_origin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/api/private", app.address))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("http://localhost:4040").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://localhost:4040"
+    );
+    let allowed_headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+
+    let refused = crate::helpers::read(preflight("https://evil.example").await.unwrap()).await;
+    assert!(refused.status >= 400, "{refused:?}");
+    assert_eq!(refused.header("access-control-allow-origin"), "");
+
+    let simple = app
+        .client
+        .get(format!("{}/api/public", app.address))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(simple.headers().get("access-control-allow-origin").is_none());
+}
+
+on_both_backends!(
+    public_routes_answer_anyone_and_ignore_any_authorization_header,
+    protected_routes_answer_a_valid_token,
+    every_response_carries_the_security_headers,
+    unknown_paths_and_methods_answer_json,
+    cors_allows_only_the_client_origin,
+);

@@ -1,0 +1,95 @@
+//! The users table: one row per accepted `sub`, created on first sight.
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use std::time::Duration;
+
+use crate::helpers::{Backend, TestIssuer, eventually_for, shared_key, spawn_app, spawn_app_with};
+
+async fn first_sight_creates_the_row_and_repeat_visits_update_it(backend: Backend) {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let app = spawn_app_with(backend, issuer, &[("LAST_SEEN_INTERVAL_SECS", "0")]).await;
+    assert!(app.users().is_empty());
+    let token = app.token("auth0|grace", json!({}));
+
+    assert_eq!(app.get_as("/api/private", &token).await.status, 200);
+    let first = app.users();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].sub, "auth0|grace");
+    assert_eq!(first[0].created_at, first[0].last_seen_at);
+
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(app.get_as("/api/messages/protected", &token).await.status, 200);
+    let refreshed = eventually_for(Duration::from_secs(5), || {
+        app.users()
+            .first()
+            .is_some_and(|row| row.last_seen_at > first[0].last_seen_at)
+    });
+    assert!(refreshed.await, "last_seen_at refreshed in the background");
+    let again = app.users();
+    assert_eq!(again.len(), 1, "a repeat visit adds no row");
+    assert_eq!(
+        (again[0].id, again[0].created_at),
+        (first[0].id, first[0].created_at)
+    );
+
+    assert_eq!(
+        app.get_as("/api/private", &app.token("auth0|heidi", json!({})))
+            .await
+            .status,
+        200
+    );
+    let subs: Vec<String> = app.users().into_iter().map(|u| u.sub).collect();
+    assert_eq!(subs, vec!["auth0|grace", "auth0|heidi"]);
+}
+
+async fn repeat_visits_within_the_interval_do_not_write(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.token("auth0|ivy", json!({}));
+    assert_eq!(app.get_as("/api/private", &token).await.status, 200);
+    let first = app.users();
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(app.get_as("/api/private", &token).await.status, 200);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(app.users(), first, "the default 5-minute interval has not passed");
+}
+
+async fn fifty_concurrent_first_requests_make_one_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.token("auth0|ivan", json!({}));
+    let replies = join_all((0..50).map(|_| app.get_as("/api/private", &token))).await;
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let users = app.users();
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users[0].sub, "auth0|ivan");
+}
+
+async fn refused_requests_never_write(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let refused = [
+        app.token("auth0|judy", json!({"exp": 1})),
+        app.token("auth0|judy", json!({"aud": "nope"})),
+        app.token("auth0|judy", json!({})) + "x",
+    ];
+    for token in &refused {
+        assert_eq!(app.get_as("/api/private", token).await.status, 401);
+    }
+    assert_eq!(
+        app.get_as("/api/private-scoped", &app.token("auth0|judy", json!({})))
+            .await
+            .status,
+        403
+    );
+    assert!(app.users().is_empty());
+}
+
+on_both_backends!(
+    first_sight_creates_the_row_and_repeat_visits_update_it,
+    repeat_visits_within_the_interval_do_not_write,
+    fifty_concurrent_first_requests_make_one_row,
+    refused_requests_never_write,
+);
