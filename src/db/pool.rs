@@ -5,8 +5,11 @@
 //! SQLite file (the embedded default). The rest of the code does not know
 //! which runs: it goes through [`with_connection!`](crate::with_connection).
 
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
@@ -50,7 +53,7 @@ impl DbSettings {
 #[derive(Clone)]
 pub enum DbPool {
     /// A SQLite file.
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    Sqlite(Arc<SqliteFilePool>),
     /// A PostgreSQL database.
     Postgres(Pool<ConnectionManager<PgConnection>>),
 }
@@ -61,12 +64,20 @@ pub enum DbError {
     /// No connection could be had in time.
     #[error("database connection: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// A connection could not be opened.
+    #[error("database connection: {0}")]
+    Connect(#[from] diesel::ConnectionError),
     /// A statement failed.
     #[error("database query: {0}")]
     Query(#[from] diesel::result::Error),
     /// A migration failed.
     #[error("database migration: {0}")]
     Migration(String),
+    /// The SQLite file is gone (deleted or moved while the server ran).
+    #[error(
+        "database file {0} is missing: restore it, or run `actix-auth0-api migrate` to start an empty one"
+    )]
+    FileMissing(PathBuf),
     /// The blocking thread pool is gone (shutdown).
     #[error("database task cancelled")]
     Cancelled,
@@ -88,6 +99,97 @@ macro_rules! with_connection {
             }
         }
     };
+}
+
+/// The connections to one SQLite file, closed when the file disappears and
+/// reopened when it is back.
+///
+/// An open SQLite connection keeps writing to a deleted file's inode, so rows
+/// accepted after a deletion would vanish with the process; worse, a file
+/// restored while old connections live would share its `-wal` and `-shm`
+/// names with them. So every checkout first looks at the file: gone means
+/// the old connections are dropped and the caller gets
+/// [`DbError::FileMissing`] (503) at once; a different file at the path (a
+/// restored backup, `migrate` after a loss) gets a fresh pool.
+pub struct SqliteFilePool {
+    settings: DbSettings,
+    open: Mutex<Option<OpenFile>>,
+}
+
+/// The pool of the file currently open, and which file that is.
+struct OpenFile {
+    file: FileIdentity,
+    pool: Pool<ConnectionManager<SqliteConnection>>,
+}
+
+/// What tells one file from another at the same path: device and inode on
+/// Unix, creation time elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIdentity(u64, u64);
+
+impl FileIdentity {
+    /// The identity of the file at `path`, or `None` when there is none.
+    fn of(path: &Path) -> Option<Self> {
+        let metadata = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            Some(Self(metadata.dev(), metadata.ino()))
+        }
+        #[cfg(not(unix))]
+        {
+            let created = metadata.created().ok()?;
+            let since = created.duration_since(std::time::UNIX_EPOCH).ok()?;
+            Some(Self(since.as_secs(), u64::from(since.subsec_nanos())))
+        }
+    }
+}
+
+impl SqliteFilePool {
+    /// A pooled connection to the file now at the configured path.
+    pub fn get(
+        &self,
+    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>, DbError> {
+        Ok(self.current_pool()?.get()?)
+    }
+
+    fn current_pool(&self) -> Result<Pool<ConnectionManager<SqliteConnection>>, DbError> {
+        let path = Path::new(&self.settings.url);
+        let file = FileIdentity::of(path);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(file) = file else {
+            if open.take().is_some() {
+                log::error!(
+                    "database file {} was deleted while in use: its connections are closed; \
+                     requests that need the users table answer 503 until it is restored \
+                     or `actix-auth0-api migrate` creates an empty one",
+                    path.display()
+                );
+            }
+            return Err(DbError::FileMissing(path.to_path_buf()));
+        };
+        match open.as_ref() {
+            Some(current) if current.file == file => return Ok(current.pool.clone()),
+            Some(_) => {
+                log::warn!("database file {} was replaced: reopening it", path.display());
+                *open = None;
+            }
+            None => {}
+        }
+        let pool = Pool::builder()
+            .max_size(self.settings.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(self.settings.connect_timeout)
+            .connection_customizer(Box::new(SqlitePragmas {
+                busy_timeout: self.settings.connect_timeout,
+            }))
+            .build(ConnectionManager::<SqliteConnection>::new(&self.settings.url))?;
+        *open = Some(OpenFile {
+            file,
+            pool: pool.clone(),
+        });
+        Ok(pool)
+    }
 }
 
 /// Sets WAL mode and a busy timeout on every new SQLite connection, so
@@ -118,14 +220,14 @@ pub fn connect(settings: &DbSettings) -> Result<DbPool, DbError> {
             .build(ConnectionManager::<PgConnection>::new(&settings.url))?;
         Ok(DbPool::Postgres(pool))
     } else {
-        let pool = Pool::builder()
-            .max_size(settings.pool_size)
-            .connection_timeout(settings.connect_timeout)
-            .connection_customizer(Box::new(SqlitePragmas {
-                busy_timeout: settings.connect_timeout,
-            }))
-            .build(ConnectionManager::<SqliteConnection>::new(&settings.url))?;
-        Ok(DbPool::Sqlite(pool))
+        // Creates the file on first run; afterwards a missing file is a fault.
+        SqliteConnection::establish(&settings.url)?;
+        let pool = SqliteFilePool {
+            settings: settings.clone(),
+            open: Mutex::new(None),
+        };
+        pool.get()?;
+        Ok(DbPool::Sqlite(Arc::new(pool)))
     }
 }
 

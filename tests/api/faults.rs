@@ -8,7 +8,8 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, ServeProcess, TestDatabase, TestIssuer, now, shared_key, sign_with, spawn_app, spawn_app_with,
+    Backend, ServeProcess, TestDatabase, TestIssuer, now, read, shared_key, sign_with, spawn_app,
+    spawn_app_with, users_in,
 };
 
 #[actix_web::test]
@@ -111,6 +112,73 @@ async fn a_read_only_sqlite_file_answers_503_then_recovers() {
 }
 
 #[actix_web::test]
+async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let database = TestDatabase::create(Backend::Sqlite);
+    let url = database.url();
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let server = ServeProcess::start(&issuer, &url, Stdio::from(log), "info");
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await;
+    let get = async |path: &str, sub: Option<&str>| {
+        let mut request = client.get(format!("{}{path}", server.address));
+        if let Some(sub) = sub {
+            request = request.bearer_auth(sign_with(&shared_key("main"), issuer.claims(sub), json!({})));
+        }
+        read(request.send().await.unwrap()).await
+    };
+    assert_eq!(get("/api/private", Some("auth0|before")).await.status, 200);
+
+    // A backup, then the file and its companions are deleted under the server.
+    let backup = format!("{url}.backup");
+    let script = "import sqlite3, sys\n\
+                  sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))\n";
+    let status = Command::new("python3")
+        .args(["-c", script, &url, &backup])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{url}{suffix}"));
+    }
+
+    let during = get("/api/private", Some("auth0|during")).await;
+    assert_eq!(during.status, 503, "{during:?}");
+    assert_eq!(during.json["error"], "temporarily_unavailable");
+    assert_eq!(get("/readyz", None).await.status, 503);
+    assert_eq!(get("/api/public", None).await.status, 200);
+    assert_eq!(
+        get("/api/private", Some("auth0|before")).await.status,
+        200,
+        "a known user needs no database"
+    );
+    assert!(
+        !std::path::Path::new(&url).exists(),
+        "the server must not create an empty database in place of the lost one"
+    );
+
+    std::fs::rename(&backup, &url).unwrap();
+    let after = get("/api/private", Some("auth0|after")).await;
+    assert_eq!(after.status, 200, "{after:?}");
+    assert_eq!(get("/readyz", None).await.status, 200);
+    drop(server);
+
+    let subs: Vec<String> = users_in(&url).into_iter().map(|u| u.sub).collect();
+    assert_eq!(subs, vec!["auth0|before", "auth0|after"]);
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains(&format!("database file {url} was deleted while in use")),
+        "the log says what happened:\n{log}"
+    );
+    assert!(
+        log.contains(&format!("database file {url} is missing: restore it")),
+        "the log says what to do:\n{log}"
+    );
+}
+
+#[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
     let issuer = TestIssuer::start(&[&shared_key("main")]);
     let database = TestDatabase::create(Backend::Sqlite);
@@ -168,14 +236,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
         "requests in flight at SIGTERM were answered ({})",
         accepted.len()
     );
-    let rows: HashSet<String> = actix_auth0_api::db::UserStore::new(
-        actix_auth0_api::db::connect(&actix_auth0_api::db::DbSettings::new(database.url())).unwrap(),
-    )
-    .list()
-    .unwrap()
-    .into_iter()
-    .map(|u| u.sub)
-    .collect();
+    let rows: HashSet<String> = users_in(&database.url()).into_iter().map(|u| u.sub).collect();
     assert_eq!(
         rows, accepted,
         "every accepted first request has its row, and no other"

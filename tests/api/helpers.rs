@@ -321,6 +321,13 @@ impl TestApp {
     }
 }
 
+/// Every row of the users table at `database_url`, oldest first.
+pub fn users_in(database_url: &str) -> Vec<User> {
+    UserStore::new(db::connect(&DbSettings::new(database_url)).unwrap())
+        .list()
+        .unwrap()
+}
+
 /// Signs `claims` merged with `extra` (a `null` value removes the claim).
 pub fn sign_with(key: &SigningKey, mut claims: Value, extra: Value) -> String {
     for (name, value) in extra.as_object().cloned().unwrap_or_default() {

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::helpers::{
     ServeProcess, TestDatabase, TestIssuer, eventually_for, postgres, postgres_admin, shared_key, sign_with,
-    spawn_app_with,
+    spawn_app_with, users_in,
 };
 
 #[actix_web::test]
@@ -46,11 +46,7 @@ async fn two_instances_racing_on_first_sight_create_one_row_per_sub() {
     let statuses = join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 
-    let users = actix_auth0_api::db::UserStore::new(
-        actix_auth0_api::db::connect(&actix_auth0_api::db::DbSettings::new(database.url())).unwrap(),
-    )
-    .list()
-    .unwrap();
+    let users = users_in(&database.url());
     assert_eq!(users.len(), 20, "{users:?}");
 }
 
