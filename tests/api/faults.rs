@@ -4,24 +4,35 @@
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 
+use actix_auth0_api::db::User;
 use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, ServeProcess, TestDatabase, TestIssuer, now, read, shared_key, sign_with, spawn_app,
+    Backend, ServeProcess, TestApp, TestDatabase, TestIssuer, now, read, shared_key, sign_with, spawn_app,
     spawn_app_with, users_in,
 };
 
-#[actix_web::test]
-async fn a_sqlite_file_locked_by_another_process_answers_503_then_recovers() {
+/// An app on a fresh SQLite file with a 1 s database timeout, whose user
+/// `auth0|before` already has its row.
+async fn sqlite_app_that_knows_before() -> TestApp {
     let issuer = TestIssuer::start(&[&shared_key("main")]);
     let app = spawn_app_with(Backend::Sqlite, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
-    assert_eq!(
-        app.get_as("/api/private", &app.token("auth0|before", json!({})))
-            .await
-            .status,
-        200
-    );
+    let reply = app
+        .get_as("/api/private", &app.token("auth0|before", json!({})))
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    app
+}
+
+/// The `sub` of each row, oldest first.
+fn subs(users: Vec<User>) -> Vec<String> {
+    users.into_iter().map(|u| u.sub).collect()
+}
+
+#[actix_web::test]
+async fn a_sqlite_file_locked_by_another_process_answers_503_then_recovers() {
+    let app = sqlite_app_that_knows_before().await;
 
     // Another process holds SQLite's write lock for three seconds.
     let script = "import sqlite3, sys, time\n\
@@ -61,8 +72,7 @@ async fn a_sqlite_file_locked_by_another_process_answers_503_then_recovers() {
         .get_as("/api/private", &app.token("auth0|after", json!({})))
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    let subs: Vec<String> = app.users().into_iter().map(|u| u.sub).collect();
-    assert_eq!(subs, vec!["auth0|before", "auth0|after"]);
+    assert_eq!(subs(app.users()), ["auth0|before", "auth0|after"]);
 }
 
 /// Sets or clears the immutable attribute, which refuses writes even to root
@@ -80,14 +90,7 @@ fn immutable(paths: &[String], on: bool) {
 
 #[actix_web::test]
 async fn a_read_only_sqlite_file_answers_503_then_recovers() {
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
-    assert_eq!(
-        app.get_as("/api/private", &app.token("auth0|before", json!({})))
-            .await
-            .status,
-        200
-    );
+    let app = sqlite_app_that_knows_before().await;
     let url = app.database.url();
     // The database and its write-ahead log; the shared-memory index stays
     // writable (it is memory-mapped: writing to it would fault, not fail).
@@ -107,8 +110,7 @@ async fn a_read_only_sqlite_file_answers_503_then_recovers() {
         .get_as("/api/private", &app.token("auth0|after", json!({})))
         .await;
     assert_eq!(after.status, 200, "{after:?}");
-    let subs: Vec<String> = app.users().into_iter().map(|u| u.sub).collect();
-    assert_eq!(subs, vec!["auth0|before", "auth0|after"]);
+    assert_eq!(subs(app.users()), ["auth0|before", "auth0|after"]);
 }
 
 #[actix_web::test]
@@ -165,8 +167,7 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
     assert_eq!(get("/readyz", None).await.status, 200);
     drop(server);
 
-    let subs: Vec<String> = users_in(&url).into_iter().map(|u| u.sub).collect();
-    assert_eq!(subs, vec!["auth0|before", "auth0|after"]);
+    assert_eq!(subs(users_in(&url)), ["auth0|before", "auth0|after"]);
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         log.contains(&format!("database file {url} was deleted while in use")),
