@@ -5,14 +5,16 @@
 //! SQLite file (the embedded default). The rest of the code does not know
 //! which runs: it goes through [`with_connection!`](crate::with_connection).
 
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
+use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, PooledConnection, R2D2Connection};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -78,6 +80,9 @@ pub enum DbError {
         "database file {0} is missing: restore it, or run `actix-auth0-api migrate` to start an empty one"
     )]
     FileMissing(PathBuf),
+    /// The SQLite file was replaced while connections to the old one stayed open.
+    #[error("database file {0} was replaced while connections to the old file are still open")]
+    PreviousFileOpen(PathBuf),
     /// The blocking thread pool is gone (shutdown).
     #[error("database task cancelled")]
     Cancelled,
@@ -90,7 +95,7 @@ macro_rules! with_connection {
     ($pool:expr, |$conn:ident| $body:expr) => {
         match $pool {
             $crate::db::DbPool::Sqlite(pool) => {
-                let $conn = &mut *pool.get()?;
+                let $conn = &mut **pool.get()?;
                 $body
             }
             $crate::db::DbPool::Postgres(pool) => {
@@ -105,21 +110,28 @@ macro_rules! with_connection {
 /// reopened when it is back.
 ///
 /// An open SQLite connection keeps writing to a deleted file's inode, so rows
-/// accepted after a deletion would vanish with the process; worse, a file
-/// restored while old connections live would share its `-wal` and `-shm`
-/// names with them. So every checkout first looks at the file: gone means
-/// the old connections are dropped and the caller gets
-/// [`DbError::FileMissing`] (503) at once; a different file at the path (a
-/// restored backup, `migrate` after a loss) gets a fresh pool.
+/// accepted after a deletion would vanish with the process. And SQLite
+/// leaves a moved file's `-wal` and `-shm` behind, where a new file at the
+/// same path would read the old file's pages from them. So every checkout
+/// first looks at the file: gone means the old connections are dropped,
+/// their leftovers removed, and the caller gets [`DbError::FileMissing`]
+/// (503) at once; a different file at the path (a restored backup, `migrate`
+/// after a loss) gets a fresh pool once every connection to the old one is
+/// closed and its leftovers are removed.
 pub struct SqliteFilePool {
     settings: DbSettings,
     open: Mutex<Option<OpenFile>>,
+    /// Connections this pool has opened and not yet closed, of any file.
+    open_connections: Arc<AtomicUsize>,
+    /// The write-ahead log our connections last opened, so that one left by
+    /// a file that has gone can be told from a restored file's own.
+    our_wal: Arc<Mutex<Option<FileIdentity>>>,
 }
 
 /// The pool of the file currently open, and which file that is.
 struct OpenFile {
     file: FileIdentity,
-    pool: Pool<ConnectionManager<SqliteConnection>>,
+    pool: Pool<SqliteFileManager>,
 }
 
 /// What tells one file from another at the same path: device and inode on
@@ -146,19 +158,27 @@ impl FileIdentity {
 }
 
 impl SqliteFilePool {
+    fn new(settings: &DbSettings) -> Self {
+        Self {
+            settings: settings.clone(),
+            open: Mutex::new(None),
+            open_connections: Arc::new(AtomicUsize::new(0)),
+            our_wal: Arc::new(Mutex::new(None)),
+        }
+    }
+
     /// A pooled connection to the file now at the configured path.
-    pub fn get(
-        &self,
-    ) -> Result<diesel::r2d2::PooledConnection<ConnectionManager<SqliteConnection>>, DbError> {
+    pub fn get(&self) -> Result<PooledConnection<SqliteFileManager>, DbError> {
         Ok(self.current_pool()?.get()?)
     }
 
-    fn current_pool(&self) -> Result<Pool<ConnectionManager<SqliteConnection>>, DbError> {
+    fn current_pool(&self) -> Result<Pool<SqliteFileManager>, DbError> {
         let path = Path::new(&self.settings.url);
         let file = FileIdentity::of(path);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(file) = file else {
             if open.take().is_some() {
+                self.remove_our_leftovers();
                 log::error!(
                     "database file {} was deleted while in use: its connections are closed; \
                      requests that need the users table answer 503 until it is restored \
@@ -176,36 +196,129 @@ impl SqliteFilePool {
             }
             None => {}
         }
+        self.wait_until_all_closed(path)?;
+        self.remove_our_leftovers();
         let pool = Pool::builder()
             .max_size(self.settings.pool_size)
             .min_idle(Some(1))
             .connection_timeout(self.settings.connect_timeout)
-            .connection_customizer(Box::new(SqlitePragmas {
+            .build(SqliteFileManager {
+                url: self.settings.url.clone(),
                 busy_timeout: self.settings.connect_timeout,
-            }))
-            .build(ConnectionManager::<SqliteConnection>::new(&self.settings.url))?;
+                open_connections: Arc::clone(&self.open_connections),
+                our_wal: Arc::clone(&self.our_wal),
+            })?;
         *open = Some(OpenFile {
             file,
             pool: pool.clone(),
         });
         Ok(pool)
     }
+
+    /// Removes the `-wal` and `-shm` that our connections left beside a file
+    /// that has gone; a write-ahead log that is not ours is left alone.
+    fn remove_our_leftovers(&self) {
+        let mut our_wal = self.our_wal.lock().unwrap_or_else(PoisonError::into_inner);
+        let wal = format!("{}-wal", self.settings.url);
+        if our_wal.is_none() || FileIdentity::of(Path::new(&wal)) != *our_wal {
+            return;
+        }
+        for leftover in [wal, format!("{}-shm", self.settings.url)] {
+            match std::fs::remove_file(&leftover) {
+                Ok(()) => log::warn!("removed {leftover}, left by the database file that has gone"),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => log::error!("cannot remove {leftover}: {err}"),
+            }
+        }
+        *our_wal = None;
+    }
+
+    /// Waits, up to the connect timeout, for the connections to a previous
+    /// file (still serving a request, or being opened) to close.
+    fn wait_until_all_closed(&self, path: &Path) -> Result<(), DbError> {
+        let deadline = Instant::now() + self.settings.connect_timeout;
+        while self.open_connections.load(Ordering::SeqCst) > 0 {
+            if Instant::now() >= deadline {
+                return Err(DbError::PreviousFileOpen(path.to_path_buf()));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Ok(())
+    }
 }
 
-/// Sets WAL mode and a busy timeout on every new SQLite connection, so
-/// concurrent writers queue instead of failing with "database is locked".
+/// Opens connections to one SQLite file, with WAL mode and a busy timeout
+/// (so concurrent writers queue instead of failing with "database is
+/// locked"), and counts them until they close.
 #[derive(Debug)]
-struct SqlitePragmas {
+pub struct SqliteFileManager {
+    url: String,
     busy_timeout: Duration,
+    open_connections: Arc<AtomicUsize>,
+    our_wal: Arc<Mutex<Option<FileIdentity>>>,
 }
 
-impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+/// A SQLite connection, counted as open until it has closed.
+pub struct CountedConnection {
+    // Fields drop in order: the connection closes before the count drops.
+    conn: SqliteConnection,
+    _counted: Counted,
+}
+
+/// One unit of a count, given back when dropped.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Deref for CountedConnection {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for CountedConnection {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
+
+impl ManageConnection for SqliteFileManager {
+    type Connection = CountedConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<CountedConnection, Self::Error> {
+        // Counted first, so that on any early return the connection (a later
+        // local, dropped first) has closed before the count drops.
+        self.open_connections.fetch_add(1, Ordering::SeqCst);
+        let counted = Counted(Arc::clone(&self.open_connections));
+        let mut conn =
+            SqliteConnection::establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
             self.busy_timeout.as_millis()
         ))
-        .map_err(diesel::r2d2::Error::QueryError)
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        // WAL mode has opened (or created) the write-ahead log by now.
+        *self.our_wal.lock().unwrap_or_else(PoisonError::into_inner) =
+            FileIdentity::of(Path::new(&format!("{}-wal", self.url)));
+        Ok(CountedConnection {
+            conn,
+            _counted: counted,
+        })
+    }
+
+    fn is_valid(&self, conn: &mut CountedConnection) -> Result<(), Self::Error> {
+        conn.conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut CountedConnection) -> bool {
+        std::thread::panicking() || conn.conn.is_broken()
     }
 }
 
@@ -222,10 +335,7 @@ pub fn connect(settings: &DbSettings) -> Result<DbPool, DbError> {
     } else {
         // Creates the file on first run; afterwards a missing file is a fault.
         SqliteConnection::establish(&settings.url)?;
-        let pool = SqliteFilePool {
-            settings: settings.clone(),
-            open: Mutex::new(None),
-        };
+        let pool = SqliteFilePool::new(settings);
         pool.get()?;
         Ok(DbPool::Sqlite(Arc::new(pool)))
     }
@@ -255,4 +365,61 @@ pub fn run_migrations(pool: &DbPool) -> Result<Vec<String>, DbError> {
 
 fn versions(applied: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     applied.iter().map(ToString::to_string).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(pool: &DbPool, table: &str) -> Result<i64, DbError> {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let query = format!("SELECT count(*) AS n FROM {table}");
+        let row: Count = crate::with_connection!(pool, |conn| {
+            diesel::RunQueryDsl::get_result(diesel::sql_query(query), conn)?
+        });
+        Ok(row.n)
+    }
+
+    #[test]
+    fn another_file_moved_to_the_path_is_opened_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.db");
+        let pool = connect(&DbSettings::new(path.to_string_lossy())).unwrap();
+        run_migrations(&pool).unwrap();
+        assert_eq!(count(&pool, "users").unwrap(), 0);
+
+        let other = dir.path().join("restored.db");
+        SqliteConnection::establish(&other.to_string_lossy())
+            .unwrap()
+            .batch_execute("CREATE TABLE marker (x); INSERT INTO marker VALUES (1), (2);")
+            .unwrap();
+        std::fs::rename(&other, &path).unwrap();
+
+        assert_eq!(
+            count(&pool, "marker").unwrap(),
+            2,
+            "reads the file now at the path"
+        );
+    }
+
+    #[test]
+    fn a_deleted_file_is_missing_and_not_recreated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.db");
+        let pool = connect(&DbSettings::new(path.to_string_lossy())).unwrap();
+        run_migrations(&pool).unwrap();
+        let leftovers = ["-wal", "-shm"].map(|suffix| format!("{}{suffix}", path.display()));
+        assert!(leftovers.iter().all(|f| Path::new(f).exists()));
+        std::fs::remove_file(&path).unwrap();
+
+        assert!(matches!(count(&pool, "users"), Err(DbError::FileMissing(p)) if p == path));
+        assert!(!path.exists());
+        for leftover in leftovers {
+            assert!(!Path::new(&leftover).exists(), "{leftover} is removed");
+        }
+    }
 }
