@@ -208,8 +208,7 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings) -> CliResult {
             "\n# {label} ({sub}, valid 24h)\ncurl -H \"Authorization: Bearer {token}\" {api}{path}\n"
         ));
     }
-    println!("{banner}");
-    Ok(())
+    print_lines([banner])
 }
 
 fn token(args: &TokenArgs) -> CliResult {
@@ -232,16 +231,29 @@ fn token(args: &TokenArgs) -> CliResult {
         audience: args.aud.clone(),
     };
     let Some(count) = args.count else {
-        println!("{}", issuer.mint(&request).map_err(|e| e.to_string())?);
-        return Ok(());
+        return print_lines([issuer.mint(&request).map_err(|e| e.to_string())?]);
     };
+    let tokens = (1..=count)
+        .map(|n| {
+            request.sub = format!("{}-{n}", args.sub);
+            issuer.mint(&request).map_err(|e| e.to_string())
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    print_lines(tokens)
+}
+
+/// Writes `lines` to stdout. A reader that stops early (`| head`) ends the
+/// output quietly, as with any Unix tool.
+fn print_lines(lines: impl IntoIterator<Item = String>) -> CliResult {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    for n in 1..=count {
-        request.sub = format!("{}-{n}", args.sub);
-        let token = issuer.mint(&request).map_err(|e| e.to_string())?;
-        writeln!(out, "{token}").map_err(|e| e.to_string())?;
+    let written = lines
+        .into_iter()
+        .try_for_each(|line| writeln!(out, "{line}"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {err}")),
+        _ => Ok(()),
     }
-    out.flush().map_err(|e| e.to_string())
 }
 
 /// The database settings of `users` and `migrate`.
@@ -262,14 +274,13 @@ fn users(json: bool) -> CliResult {
     let users = UserStore::new(pool).list().map_err(|e| e.to_string())?;
     let time = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     if json {
-        for user in users {
-            let line = serde_json::json!({
+        return print_lines(users.into_iter().map(|user| {
+            serde_json::json!({
                 "id": user.id, "sub": user.sub,
                 "created_at": time(user.created_at), "last_seen_at": time(user.last_seen_at),
-            });
-            println!("{line}");
-        }
-        return Ok(());
+            })
+            .to_string()
+        }));
     }
     let rows: Vec<[String; 4]> = users
         .into_iter()
@@ -285,18 +296,16 @@ fn users(json: bool) -> CliResult {
                 .unwrap_or(0)
         })
         .collect();
-    for row in [&header].into_iter().chain(&rows) {
+    let table = [&header].into_iter().chain(&rows).map(|row| {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)
             .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        println!("{}", cells.join("  ").trim_end());
-    }
-    if rows.is_empty() {
-        println!("(no users yet)");
-    }
-    Ok(())
+        cells.join("  ").trim_end().to_owned()
+    });
+    let empty = rows.is_empty().then(|| "(no users yet)".to_owned());
+    print_lines(table.chain(empty))
 }
 
 fn migrate() -> CliResult {
@@ -305,12 +314,9 @@ fn migrate() -> CliResult {
     let pool = db::connect(&database).map_err(|e| e.to_string())?;
     let applied = db::run_migrations(&pool).map_err(|e| e.to_string())?;
     if applied.is_empty() {
-        println!("{url}: no pending migrations");
+        return print_lines([format!("{url}: no pending migrations")]);
     }
-    for version in applied {
-        println!("{url}: applied {version}");
-    }
-    Ok(())
+    print_lines(applied.iter().map(|version| format!("{url}: applied {version}")))
 }
 
 /// The URL without its password, for printing.

@@ -121,7 +121,19 @@ impl DbSettings {
     /// Reads `DATABASE_URL` (default `app.db`), `DATABASE_POOL_SIZE` and
     /// `DATABASE_TIMEOUT_SECS`.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut settings = DbSettings::new(get("DATABASE_URL").unwrap_or_else(|| "app.db".into()));
+        let url = get("DATABASE_URL").unwrap_or_else(|| "app.db".into());
+        // Diesel's CLI accepts `sqlite://path`; the path is what SQLite opens.
+        let url = match url.strip_prefix("sqlite://") {
+            Some(path) => path.to_owned(),
+            None => url,
+        };
+        if url.starts_with("file:") || url == ":memory:" {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                format!("expected a SQLite file path or a postgres:// URL, got {url:?}"),
+            ));
+        }
+        let mut settings = DbSettings::new(url);
         if let Some(raw) = get("DATABASE_POOL_SIZE") {
             settings.pool_size = raw
                 .parse()
@@ -157,7 +169,10 @@ impl Settings {
         };
 
         let issuer = match (get("AUTH0_ISSUER"), get("AUTH0_DOMAIN")) {
-            (Some(issuer), _) => issuer,
+            (Some(issuer), _) => {
+                parse_trusted_url("AUTH0_ISSUER", &issuer)?;
+                issuer
+            }
             (None, Some(domain)) => issuer_from_domain(&domain)?,
             (None, None) => {
                 return Err(ConfigError::new(
@@ -171,7 +186,7 @@ impl Settings {
             Some(url) => url,
             None => format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
         };
-        let jwks_url = parse_jwks_url(&jwks_url)?;
+        let jwks_url = parse_trusted_url("AUTH0_JWKS_URL", &jwks_url)?;
         let port = match get("PORT") {
             Some(port) => port.parse().map_err(|_| {
                 ConfigError::new("PORT", format!("expected a port number 0-65535, got {port:?}"))
@@ -183,8 +198,8 @@ impl Settings {
             None => Duration::from_secs(60),
         };
         let keys = KeyStoreSettings::from_lookup(get)?;
-        let client_origin_url = get("CLIENT_ORIGIN_URL").unwrap_or_else(|| "http://localhost:4040".into());
-        validate_origin(&client_origin_url)?;
+        let client_origin_url =
+            parse_origin(&get("CLIENT_ORIGIN_URL").unwrap_or_else(|| "http://localhost:4040".into()))?;
 
         let token_cache_size = match get("TOKEN_CACHE_SIZE") {
             Some(raw) => raw.parse().map_err(|_| {
@@ -262,20 +277,17 @@ fn parse_audiences(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
     Ok(audiences)
 }
 
-/// Keys travel over https; plain http is allowed only to this machine.
-fn parse_jwks_url(raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| {
-        ConfigError::new(
-            "AUTH0_JWKS_URL",
-            format!("expected an absolute URL, got {raw:?} ({e})"),
-        )
-    })?;
+/// The issuer and its keys are trusted over https only; plain http is
+/// allowed only to this machine.
+fn parse_trusted_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(raw)
+        .map_err(|e| ConfigError::new(variable, format!("expected an absolute URL, got {raw:?} ({e})")))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         _ => Err(ConfigError::new(
-            "AUTH0_JWKS_URL",
-            format!("keys must be fetched over https (http only for a loopback host), got {raw:?}"),
+            variable,
+            format!("expected an https URL (http only for a loopback host), got {raw:?}"),
         )),
     }
 }
@@ -290,16 +302,20 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn validate_origin(origin: &str) -> Result<(), ConfigError> {
-    let ok = Url::parse(origin).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-    if ok {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            "CLIENT_ORIGIN_URL",
-            format!("expected an origin such as http://localhost:4040, got {origin:?}"),
-        ))
-    }
+/// The browser origin, as browsers send it: scheme, host and port only
+/// (`http://localhost:4040/` becomes `http://localhost:4040`).
+fn parse_origin(raw: &str) -> Result<String, ConfigError> {
+    Url::parse(raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none())
+        .map(|u| u.origin().ascii_serialization())
+        .ok_or_else(|| {
+            ConfigError::new(
+                "CLIENT_ORIGIN_URL",
+                format!("expected an origin such as http://localhost:4040 (no path), got {raw:?}"),
+            )
+        })
 }
 
 fn parse_secs(variable: &'static str, raw: &str) -> Result<Duration, ConfigError> {
@@ -363,11 +379,14 @@ mod tests {
             settings(&[("AUTH0_DOMAIN", "t.auth0.com")]).unwrap_err().variable,
             "AUTH0_AUDIENCE"
         );
-        let issuer_without_https_keys = [("AUTH0_ISSUER", "http://10.0.0.1/"), ("AUTH0_AUDIENCE", "a")];
-        assert_eq!(
-            settings(&issuer_without_https_keys).unwrap_err().variable,
-            "AUTH0_JWKS_URL"
-        );
+        let issuer_over_http = [("AUTH0_ISSUER", "http://10.0.0.1/"), ("AUTH0_AUDIENCE", "a")];
+        assert_eq!(settings(&issuer_over_http).unwrap_err().variable, "AUTH0_ISSUER");
+        let keys_over_http = [
+            ("AUTH0_ISSUER", "https://t.example.com/"),
+            ("AUTH0_AUDIENCE", "a"),
+            ("AUTH0_JWKS_URL", "http://10.0.0.1/jwks.json"),
+        ];
+        assert_eq!(settings(&keys_over_http).unwrap_err().variable, "AUTH0_JWKS_URL");
     }
 
     #[test]
@@ -406,11 +425,32 @@ mod tests {
         for host in ["127.0.0.1:9", "localhost:9", "[::1]:9", "127.8.9.10"] {
             let url = format!("http://{host}/jwks.json");
             let s = settings(&[
-                ("AUTH0_ISSUER", "x"),
+                ("AUTH0_ISSUER", "https://t.example.com/"),
                 ("AUTH0_AUDIENCE", "a"),
                 ("AUTH0_JWKS_URL", &url),
             ]);
             assert!(s.is_ok(), "{url}");
         }
+    }
+
+    #[test]
+    fn the_client_origin_is_kept_as_browsers_send_it() {
+        let origin = |raw: &str| {
+            settings(&[
+                ("AUTH0_DOMAIN", "t.auth0.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("CLIENT_ORIGIN_URL", raw),
+            ])
+            .map(|s| s.client_origin_url)
+        };
+        assert_eq!(origin("http://localhost:4040/").unwrap(), "http://localhost:4040");
+        assert_eq!(
+            origin("https://App.Example.com:443").unwrap(),
+            "https://app.example.com"
+        );
+        assert_eq!(
+            origin("http://localhost:4040/app").unwrap_err().variable,
+            "CLIENT_ORIGIN_URL"
+        );
     }
 }

@@ -5,13 +5,11 @@ use std::process::ExitCode;
 use actix_auth0_api::cli::Cli;
 use clap::Parser;
 
-/// Clap's message without its usage block, folded onto one line.
+/// `message` up to its first blank line (clap's usage block), folded onto
+/// one line.
 fn one_line(message: &str) -> String {
     let message = message.split("\n\n").next().unwrap_or(message);
-    format!(
-        "{} (see --help)",
-        message.split_whitespace().collect::<Vec<_>>().join(" ")
-    )
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 #[actix_web::main]
@@ -26,10 +24,7 @@ async fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version
         Err(err) => {
-            // Clap's message without its usage block.
-            let rendered = err.render().to_string();
-            let message = rendered.split("\n\n").next().unwrap_or(&rendered);
-            eprintln!("{} (see --help)", one_line(message));
+            eprintln!("{} (see --help)", one_line(&err.render().to_string()));
             return ExitCode::from(2);
         }
     };

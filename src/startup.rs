@@ -26,13 +26,13 @@ const ACCESS_LOG: &str = "access";
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// The database could not be opened or migrated.
-    #[error("{0}")]
+    #[error("DATABASE_URL: {0}")]
     Database(#[from] DbError),
     /// The HTTP client for the key store could not be built.
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
     /// The address could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    #[error("HOST, PORT: cannot listen on {address}: {source}")]
     Bind {
         /// The `HOST:PORT` asked for.
         address: String,
@@ -109,7 +109,10 @@ impl Application {
                 )
                 .wrap(Condition::new(
                     log::log_enabled!(target: ACCESS_LOG, log::Level::Debug),
-                    Logger::default()
+                    // The path without its query string, and no Referer: a
+                    // client may put a token in either, and the log keeps none.
+                    Logger::new(r#"%a "%{method}xi %U" %s %b "%{User-Agent}i" %T"#)
+                        .custom_request_replace("method", |req| req.method().to_string())
                         .log_target(ACCESS_LOG)
                         .log_level(log::Level::Debug),
                 ))

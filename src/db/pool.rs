@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, ManageConnection, Pool, PooledConnection, R2D2Connection};
+// The pools' own error log is off: each failure reaches the request that met
+// it, which answers 503 and logs one line.
+use diesel::r2d2::{
+    ConnectionManager, ManageConnection, NopErrorHandler, Pool, PooledConnection, R2D2Connection,
+};
 use diesel::sqlite::SqliteConnection;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -199,6 +203,7 @@ impl SqliteFilePool {
         self.wait_until_all_closed(path)?;
         self.remove_our_leftovers();
         let pool = Pool::builder()
+            .error_handler(Box::new(NopErrorHandler))
             .max_size(self.settings.pool_size)
             .min_idle(Some(1))
             .connection_timeout(self.settings.connect_timeout)
@@ -326,7 +331,11 @@ impl ManageConnection for SqliteFileManager {
 /// database cannot be reached within the connect timeout.
 pub fn connect(settings: &DbSettings) -> Result<DbPool, DbError> {
     if settings.is_postgres() {
+        // One attempt first: a wrong URL or a server that is down fails at
+        // once, with its own message, instead of after the pool's timeout.
+        PgConnection::establish(&settings.url)?;
         let pool = Pool::builder()
+            .error_handler(Box::new(NopErrorHandler))
             .max_size(settings.pool_size)
             .min_idle(Some(1))
             .connection_timeout(settings.connect_timeout)

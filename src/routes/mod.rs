@@ -8,15 +8,28 @@ mod messages;
 mod quickstart;
 
 use actix_web::http::header::ContentType;
-use actix_web::{HttpResponse, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
 
-use crate::auth::{HasPermission, IsAuthenticated, Require};
+use crate::auth::{HasPermission, IsAuthenticated, Permission, Require};
 
 pub use fallback::{json_error_bodies, not_found};
 
 /// A 200 with a fixed JSON body: the hot path serialises nothing.
 fn static_json(body: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::json()).body(body)
+}
+
+/// `GET` answered by `handler` behind `permission`. The guard wraps the
+/// route, not the resource, so that another method gets its 405 before any
+/// authentication happens or any user row is written.
+fn get_requiring<P, F, Args>(permission: P, handler: F) -> Route
+where
+    P: Permission + 'static,
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::get().to(handler).wrap(Require::new(permission))
 }
 
 /// Registers every route of the API.
@@ -27,36 +40,25 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api")
             // Auth0's Django REST Framework quickstart.
             .service(web::resource("/public").get(quickstart::public))
-            .service(
-                web::resource("/private")
-                    .wrap(Require::new(IsAuthenticated))
-                    .get(quickstart::private),
-            )
-            .service(
-                web::resource("/private-scoped")
-                    .wrap(Require::new(HasPermission::new("read:messages")))
-                    .get(quickstart::private_scoped),
-            )
+            .service(web::resource("/private").route(get_requiring(IsAuthenticated, quickstart::private)))
+            .service(web::resource("/private-scoped").route(get_requiring(
+                HasPermission::new("read:messages"),
+                quickstart::private_scoped,
+            )))
             // The caller's own row.
-            .service(
-                web::resource("/me")
-                    .wrap(Require::new(IsAuthenticated))
-                    .get(me::me),
-            )
+            .service(web::resource("/me").route(get_requiring(IsAuthenticated, me::me)))
             // Auth0's "Hello World" API sample.
             .service(
                 web::scope("/messages")
                     .service(web::resource("/public").get(messages::public))
                     .service(
                         web::resource("/protected")
-                            .wrap(Require::new(IsAuthenticated))
-                            .get(messages::protected),
+                            .route(get_requiring(IsAuthenticated, messages::protected)),
                     )
-                    .service(
-                        web::resource("/admin")
-                            .wrap(Require::new(HasPermission::new("read:admin-messages")))
-                            .get(messages::admin),
-                    ),
+                    .service(web::resource("/admin").route(get_requiring(
+                        HasPermission::new("read:admin-messages"),
+                        messages::admin,
+                    ))),
             ),
     );
 }

@@ -34,6 +34,47 @@ fn missing_or_malformed_settings_stop_the_server_with_one_line() {
             ],
             "AUTH0_JWKS_URL",
         ),
+        (
+            &[("AUTH0_ISSUER", "foo"), ("AUTH0_AUDIENCE", "a")],
+            "AUTH0_ISSUER",
+        ),
+        (
+            &[("AUTH0_ISSUER", "http://t.example.com/"), ("AUTH0_AUDIENCE", "a")],
+            "AUTH0_ISSUER",
+        ),
+        (
+            &[
+                ("AUTH0_DOMAIN", "t.example.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("CLIENT_ORIGIN_URL", "http://localhost:4040/app"),
+            ],
+            "CLIENT_ORIGIN_URL",
+        ),
+        (
+            &[
+                ("AUTH0_DOMAIN", "t.example.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("DATABASE_URL", "file:users.db?mode=memory"),
+            ],
+            "DATABASE_URL",
+        ),
+        // Valid settings the machine cannot honour: still one line that names them.
+        (
+            &[
+                ("AUTH0_DOMAIN", "t.example.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("DATABASE_URL", "/nonexistent/folder/app.db"),
+            ],
+            "DATABASE_URL",
+        ),
+        (
+            &[
+                ("AUTH0_DOMAIN", "t.example.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("HOST", "192.0.2.1"),
+            ],
+            "HOST",
+        ),
     ];
     for (env, variable) in cases {
         let (code, stderr) = run_with(env);
@@ -41,10 +82,13 @@ fn missing_or_malformed_settings_stop_the_server_with_one_line() {
         assert!(code.is_some(), "exited by signal: {env:?}");
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
         assert!(
-            stderr.starts_with("error: configuration error: ") && stderr.contains(variable),
+            stderr.starts_with("error: ") && stderr.contains(variable),
             "{stderr}"
         );
-        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("--help"),
+            "{stderr}"
+        );
     }
 }
 
@@ -71,6 +115,10 @@ fn bad_arguments_exit_2_with_one_line() {
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("error: "), "{stderr}");
+        assert!(
+            stderr.trim_end().ends_with("(see --help)") && stderr.matches("--help").count() == 1,
+            "one pointer to --help: {stderr}"
+        );
     }
 }
 
@@ -290,4 +338,24 @@ fn migrate_says_what_ran() {
             .unwrap()
             .contains("no database at absent.db")
     );
+}
+
+#[test]
+fn output_cut_short_by_the_reader_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = binary(dir.path(), &[])
+        .args(["token", "--sub", "piped", "--count", "2000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let stdout = child.stdout.take().unwrap();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut first).unwrap();
+    assert_eq!(first.matches('.').count(), 2, "a token: {first}");
+    // The reader is gone (as with `| head -1`); the rest cannot be written.
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("error") && !stderr.contains("panicked"), "{stderr}");
 }

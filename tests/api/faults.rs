@@ -356,6 +356,16 @@ async fn tokens_never_appear_in_the_log() {
             statuses.push(response.status().as_u16());
         }
     }
+    for token in &tokens[..2] {
+        // Tokens where they must never be read from: the query and the Referer.
+        let response = client
+            .get(format!("{address}/api/private?access_token={token}"))
+            .header("Referer", format!("{address}/?access_token={token}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
     assert!(
         statuses.contains(&200) && statuses.contains(&401) && statuses.contains(&403),
         "{statuses:?}"
@@ -367,6 +377,10 @@ async fn tokens_never_appear_in_the_log() {
     assert!(
         log.contains("refused GET /api/private: invalid token: token expired"),
         "the log was captured:\n{log}"
+    );
+    assert!(
+        log.contains(r#""GET /api/private" 401"#),
+        "the access log was captured:\n{log}"
     );
     for token in &tokens {
         for (index, segment) in token.split('.').enumerate() {

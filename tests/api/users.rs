@@ -59,8 +59,12 @@ async fn repeat_visits_within_the_interval_do_not_write(backend: Backend) {
 
 async fn fifty_concurrent_first_requests_make_one_row(backend: Backend) {
     let app = spawn_app(backend).await;
-    let token = app.token("auth0|ivan", json!({}));
-    let replies = join_all((0..50).map(|_| app.get_as("/api/private", &token))).await;
+    // Fifty distinct tokens of one user, so that no request is served by
+    // another's verified-token cache entry.
+    let tokens: Vec<String> = (0..50)
+        .map(|i| app.token("auth0|ivan", json!({"jti": format!("request-{i}")})))
+        .collect();
+    let replies = join_all(tokens.iter().map(|token| app.get_as("/api/private", token))).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let users = app.users();
@@ -84,6 +88,17 @@ async fn refused_requests_never_write(backend: Backend) {
             .status,
         403
     );
+    let valid = app.token("auth0|judy", json!({"scope": "read:messages"}));
+    for path in ["/api/private", "/api/private-scoped", "/api/me"] {
+        let reply = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .bearer_auth(&valid)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 405, "POST {path}");
+    }
     assert!(app.users().is_empty());
 }
 
