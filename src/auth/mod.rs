@@ -87,16 +87,16 @@ impl Authenticator {
             })?;
         let id = match verified.user.get() {
             // A repeat of a token already recorded: no lookup, no write.
-            Some(known) => {
+            Some(known) if self.users.is_current(known) => {
                 self.users.touch_if_due(&principal.sub, known);
-                known.id
+                known.id()
             }
-            None => {
+            _ => {
                 let known = self.users.record_visit(&principal.sub).await.map_err(|err| {
                     log::error!("cannot record user: {err}");
                     AuthError::DatabaseUnavailable
                 })?;
-                let id = known.id;
+                let id = known.id();
                 let _ = verified.user.set(known);
                 id
             }

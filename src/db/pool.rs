@@ -7,7 +7,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -92,6 +92,18 @@ pub enum DbError {
     Cancelled,
 }
 
+impl DbPool {
+    /// Moves each time the SQLite file is found gone and each time a file is
+    /// opened, so that what was remembered of one file is not trusted for
+    /// another. Always 0 on PostgreSQL.
+    pub fn generation(&self) -> u64 {
+        match self {
+            DbPool::Sqlite(pool) => pool.generation.load(Ordering::Acquire),
+            DbPool::Postgres(_) => 0,
+        }
+    }
+}
+
 /// Runs `$body` with `$conn` bound to a pooled connection of whichever
 /// backend `$pool` holds; the body is compiled once per backend.
 #[macro_export]
@@ -130,6 +142,8 @@ pub struct SqliteFilePool {
     /// The write-ahead log our connections last opened, so that one left by
     /// a file that has gone can be told from a restored file's own.
     our_wal: Arc<Mutex<Option<FileIdentity>>>,
+    /// How many times a file has been opened; see [`DbPool::generation`].
+    generation: AtomicU64,
 }
 
 /// The pool of the file currently open, and which file that is.
@@ -168,6 +182,7 @@ impl SqliteFilePool {
             open: Mutex::new(None),
             open_connections: Arc::new(AtomicUsize::new(0)),
             our_wal: Arc::new(Mutex::new(None)),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -182,6 +197,7 @@ impl SqliteFilePool {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(file) = file else {
             if open.take().is_some() {
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 self.remove_our_leftovers();
                 log::error!(
                     "database file {} was deleted while in use: its connections are closed; \
@@ -217,6 +233,7 @@ impl SqliteFilePool {
             file,
             pool: pool.clone(),
         });
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(pool)
     }
 
@@ -250,6 +267,21 @@ impl SqliteFilePool {
         }
         Ok(())
     }
+}
+
+/// Looks at the file every second while the pool lives, so that a deleted
+/// or replaced file is noticed (and logged) without waiting for a request
+/// that needs the database.
+fn watch_file(pool: std::sync::Weak<SqliteFilePool>) {
+    std::thread::spawn(move || {
+        while let Some(pool) = pool.upgrade() {
+            // The outcome reaches requests through the pool; here it only
+            // has to happen.
+            let _ = pool.current_pool();
+            drop(pool);
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
 }
 
 /// Opens connections to one SQLite file, with WAL mode and a busy timeout
@@ -344,9 +376,10 @@ pub fn connect(settings: &DbSettings) -> Result<DbPool, DbError> {
     } else {
         // Creates the file on first run; afterwards a missing file is a fault.
         SqliteConnection::establish(&settings.url)?;
-        let pool = SqliteFilePool::new(settings);
+        let pool = Arc::new(SqliteFilePool::new(settings));
         pool.get()?;
-        Ok(DbPool::Sqlite(Arc::new(pool)))
+        watch_file(Arc::downgrade(&pool));
+        Ok(DbPool::Sqlite(pool))
     }
 }
 

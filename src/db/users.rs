@@ -6,7 +6,7 @@
 //! `last_seen_interval`, in the background, never holding the request.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web;
@@ -40,10 +40,20 @@ pub struct User {
 /// A user whose row exists, as remembered in memory.
 #[derive(Debug)]
 pub struct KnownUser {
-    /// The row's `id`.
-    pub id: i32,
+    /// The row's `id`, as last written (a refresh that had to recreate a
+    /// deleted row brings the new one).
+    id: AtomicI32,
+    /// The database generation the row was written in; see [`DbPool::generation`].
+    generation: u64,
     /// Milliseconds after `UserStore::epoch` of the last `last_seen_at` write.
     last_written_ms: AtomicU64,
+}
+
+impl KnownUser {
+    /// The row's `id`.
+    pub fn id(&self) -> i32 {
+        self.id.load(Ordering::Relaxed)
+    }
 }
 
 /// The users table, used from async handlers.
@@ -75,27 +85,37 @@ impl UserStore {
     /// is created on first sight; afterwards `last_seen_at` is refreshed in
     /// the background once per interval.
     pub async fn record_visit(&self, sub: &str) -> Result<Arc<KnownUser>, DbError> {
-        if let Some(known) = self.known.get(sub) {
+        if let Some(known) = self.known.get(sub)
+            && self.is_current(&known)
+        {
             self.touch_if_due(sub, &known);
             return Ok(known);
         }
+        let generation = self.pool.generation();
         let pool = self.pool.clone();
         let owned_sub = sub.to_owned();
         let user = web::block(move || upsert(&pool, &owned_sub))
             .await
             .map_err(|_| DbError::Cancelled)??;
         let known = Arc::new(KnownUser {
-            id: user.id,
+            id: AtomicI32::new(user.id),
+            generation,
             last_written_ms: AtomicU64::new(self.millis_since_epoch()),
         });
         self.known.insert(user.sub, Arc::clone(&known));
         Ok(known)
     }
 
+    /// True while `known` was written to the database now open: a SQLite file
+    /// replaced under the server (a restored backup) may lack its row.
+    pub fn is_current(&self, known: &KnownUser) -> bool {
+        known.generation == self.pool.generation()
+    }
+
     /// Starts a background `last_seen_at` write for a repeat visit of a known
     /// user when the interval has passed; of concurrent requests, only one
     /// wins the right to write. Never waits.
-    pub fn touch_if_due(&self, sub: &str, known: &KnownUser) {
+    pub fn touch_if_due(&self, sub: &str, known: &Arc<KnownUser>) {
         let now_ms = self.millis_since_epoch();
         let last = known.last_written_ms.load(Ordering::Relaxed);
         let due = now_ms.saturating_sub(last) >= self.last_seen_interval.as_millis() as u64;
@@ -109,9 +129,12 @@ impl UserStore {
         }
         let pool = self.pool.clone();
         let sub = sub.to_owned();
+        let known = Arc::clone(known);
         actix_web::rt::spawn(async move {
             match web::block(move || upsert(&pool, &sub)).await {
-                Ok(Ok(_)) => {}
+                // Another instance or an operator may have deleted the row,
+                // which the upsert has just recreated.
+                Ok(Ok(user)) => known.id.store(user.id, Ordering::Relaxed),
                 Ok(Err(err)) => log::warn!("cannot refresh last_seen_at: {err}"),
                 Err(_) => log::warn!("cannot refresh last_seen_at: blocking pool gone"),
             }

@@ -357,5 +357,8 @@ fn output_cut_short_by_the_reader_is_not_an_error() {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(output.status.success(), "{stderr}");
-    assert!(!stderr.contains("error") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("error") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }

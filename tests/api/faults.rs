@@ -143,6 +143,14 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
         .status()
         .unwrap();
     assert!(status.success());
+    // A user first seen after the backup: remembered in memory, but its row
+    // will not be in the restored file.
+    let unsaved = sign_with(&shared_key("main"), issuer.claims("auth0|unsaved"), json!({}));
+    let visit_unsaved = async || {
+        let request = client.get(format!("{}/api/private", server.address));
+        read(request.bearer_auth(&unsaved).send().await.unwrap()).await
+    };
+    assert_eq!(visit_unsaved().await.status, 200);
     std::fs::remove_file(&url).unwrap();
 
     let during = get("/api/private", Some("auth0|during")).await;
@@ -152,8 +160,8 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
     assert_eq!(get("/api/public", None).await.status, 200);
     assert_eq!(
         get("/api/private", Some("auth0|before")).await.status,
-        200,
-        "a known user needs no database"
+        503,
+        "a user remembered from the lost file is not trusted without it"
     );
     assert!(
         !std::path::Path::new(&url).exists(),
@@ -161,12 +169,18 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
     );
 
     std::fs::rename(&backup, &url).unwrap();
+    let again = visit_unsaved().await;
+    assert_eq!(again.status, 200, "{again:?}");
     let after = get("/api/private", Some("auth0|after")).await;
     assert_eq!(after.status, 200, "{after:?}");
     assert_eq!(get("/readyz", None).await.status, 200);
     drop(server);
 
-    assert_eq!(subs(users_in(&url)), ["auth0|before", "auth0|after"]);
+    assert_eq!(
+        subs(users_in(&url)),
+        ["auth0|before", "auth0|unsaved", "auth0|after"],
+        "a user remembered from the lost file gets its row back in the restored one"
+    );
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         log.contains(&format!("database file {url} was deleted while in use")),
