@@ -71,7 +71,13 @@ pub struct KeyStore {
 impl KeyStore {
     /// A store for the keys published at `url`; nothing is fetched yet.
     pub fn new(url: Url, settings: KeyStoreSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
+        let mut client = reqwest::Client::builder();
+        if crate::config::is_loopback(&url) {
+            // This machine (the development issuer, a local tenant stub) is
+            // never reached through an HTTP(S)_PROXY.
+            client = client.no_proxy();
+        }
+        let client = client
             .timeout(settings.fetch_timeout)
             .connect_timeout(settings.fetch_timeout)
             .redirect(reqwest::redirect::Policy::none())
