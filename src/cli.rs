@@ -155,6 +155,7 @@ async fn dev(data_dir: &DataDir) -> CliResult {
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let issuer = DevIssuer::open(&data_dir.data_dir, dev_issuer_url(&settings.host, port))
         .map_err(|e| e.to_string())?;
+    issuer.remember(&data_dir.data_dir).map_err(|e| e.to_string())?;
     settings.issuer = issuer.issuer().to_owned();
     settings.jwks_url = issuer
         .jwks_url()
@@ -212,12 +213,17 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings) -> CliResult {
 }
 
 fn token(args: &TokenArgs) -> CliResult {
-    let settings = dev_settings().map_err(|e| e.to_string())?;
-    let issuer = DevIssuer::open(
-        &args.data_dir.data_dir,
-        dev_issuer_url(&settings.host, settings.port),
-    )
-    .map_err(|e| e.to_string())?;
+    let data_dir = &args.data_dir.data_dir;
+    // The issuer `dev` last served as here; before any `dev` run, the one it
+    // will serve as on `HOST` and `PORT`.
+    let issuer_url = match DevIssuer::remembered(data_dir).map_err(|e| e.to_string())? {
+        Some(issuer_url) => issuer_url,
+        None => {
+            let settings = dev_settings().map_err(|e| e.to_string())?;
+            dev_issuer_url(&settings.host, settings.port)
+        }
+    };
+    let issuer = DevIssuer::open(data_dir, issuer_url).map_err(|e| e.to_string())?;
     let mut request = TokenRequest {
         sub: args.sub.clone(),
         scope: args.scope.clone(),

@@ -23,6 +23,10 @@ pub const DEFAULT_DATA_DIR: &str = ".dev-issuer";
 
 const KEY_FILE: &str = "signing-key.pem";
 
+/// Names the issuer `dev` last served as, so that `token` signs for it
+/// whatever `HOST` and `PORT` its own environment says.
+const ISSUER_FILE: &str = "issuer";
+
 /// A problem with the development key, worded for the command line.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -74,6 +78,23 @@ impl DevIssuer {
     /// The `iss` of development tokens.
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// Records this issuer in `data_dir`, for [`DevIssuer::remembered`].
+    pub fn remember(&self, data_dir: &Path) -> Result<(), DevIssuerError> {
+        let path = data_dir.join(ISSUER_FILE);
+        fs::write(&path, format!("{}\n", self.issuer))
+            .map_err(|err| DevIssuerError(format!("cannot write {}: {err}", path.display())))
+    }
+
+    /// The issuer `dev` last served as from `data_dir`, if it has run there.
+    pub fn remembered(data_dir: &Path) -> Result<Option<String>, DevIssuerError> {
+        let path = data_dir.join(ISSUER_FILE);
+        match fs::read_to_string(&path) {
+            Ok(issuer) => Ok(Some(issuer.trim().to_owned())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(DevIssuerError(format!("cannot read {}: {err}", path.display()))),
+        }
     }
 
     /// Where the JWKS is served, relative to the issuer.
