@@ -20,11 +20,12 @@
 
 use crate::auth::validator::Principal;
 
-/// A refusal: the permissions that would have satisfied the check, for the
+/// A refusal: permissions that would have satisfied the check, for the
 /// challenge's `scope` attribute.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denied {
-    /// Permission names, any set of which the route would accept.
+    /// Permission names that, all together, the route would accept (RFC
+    /// 6750's `scope` lists what is needed, all of it).
     pub required: Vec<String>,
 }
 
@@ -106,12 +107,11 @@ pub struct AnyOf<A, B>(pub A, pub B);
 
 impl<A: Permission, B: Permission> Permission for AnyOf<A, B> {
     fn check(&self, principal: &Principal) -> Result<(), Denied> {
+        // A challenge cannot say "one of": it names the first alternative,
+        // which is enough on its own.
         match self.0.check(principal) {
             Ok(()) => Ok(()),
-            Err(mut first) => self.1.check(principal).map_err(|second| {
-                first.required.extend(second.required);
-                first
-            }),
+            Err(first) => self.1.check(principal).map_err(|_| first),
         }
     }
 }
@@ -147,7 +147,8 @@ mod tests {
         assert!(either.check(&principal(&["b"])).is_ok());
         assert_eq!(
             either.check(&principal(&["c"])).unwrap_err().required,
-            vec!["a", "b"]
+            vec!["a"],
+            "one sufficient alternative, not both"
         );
 
         assert!(

@@ -1,5 +1,7 @@
-//! Every answer is JSON, including the ones actix-web makes by itself
-//! (404, 405, CORS refusals, malformed requests).
+//! Every answer the app makes is JSON, including the ones actix-web's
+//! routing and CORS make by themselves (404, 405, CORS refusals). Requests
+//! too malformed to reach the app (a broken request line, headers over the
+//! size limit) get actix-http's bare status line.
 
 use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;

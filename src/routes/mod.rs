@@ -8,7 +8,7 @@ mod messages;
 mod quickstart;
 
 use actix_web::http::header::ContentType;
-use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, web};
+use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, guard, web};
 
 use crate::auth::{HasPermission, IsAuthenticated, Permission, Require};
 
@@ -19,7 +19,12 @@ fn static_json(body: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::json()).body(body)
 }
 
-/// `GET` answered by `handler` behind `permission`. The guard wraps the
+/// `GET` and `HEAD` (RFC 9110: wherever GET works, HEAD does too).
+fn get_or_head() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// `GET` (and `HEAD`) answered by `handler` behind `permission`. The guard wraps the
 /// route, not the resource, so that another method gets its 405 before any
 /// authentication happens or any user row is written.
 fn get_requiring<P, F, Args>(permission: P, handler: F) -> Route
@@ -29,17 +34,17 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    web::get().to(handler).wrap(Require::new(permission))
+    get_or_head().to(handler).wrap(Require::new(permission))
 }
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").get(health::healthz))
-        .service(web::resource("/readyz").get(health::readyz));
+    cfg.service(web::resource("/healthz").route(get_or_head().to(health::healthz)))
+        .service(web::resource("/readyz").route(get_or_head().to(health::readyz)));
     cfg.service(
         web::scope("/api")
             // Auth0's Django REST Framework quickstart.
-            .service(web::resource("/public").get(quickstart::public))
+            .service(web::resource("/public").route(get_or_head().to(quickstart::public)))
             .service(web::resource("/private").route(get_requiring(IsAuthenticated, quickstart::private)))
             .service(web::resource("/private-scoped").route(get_requiring(
                 HasPermission::new("read:messages"),
@@ -50,7 +55,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             // Auth0's "Hello World" API sample.
             .service(
                 web::scope("/messages")
-                    .service(web::resource("/public").get(messages::public))
+                    .service(web::resource("/public").route(get_or_head().to(messages::public)))
                     .service(
                         web::resource("/protected")
                             .route(get_requiring(IsAuthenticated, messages::protected)),

@@ -101,6 +101,23 @@ async fn unknown_paths_and_methods_answer_json(backend: Backend) {
     assert_eq!(reply.header("content-type"), "application/json");
 }
 
+async fn head_works_wherever_get_does(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let head = |path: &str, token: Option<&str>| {
+        let mut request = app.client.head(format!("{}{path}", app.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let public = head("/api/public", None).await.unwrap();
+    assert_eq!(public.status(), 200);
+    assert_eq!(public.bytes().await.unwrap().len(), 0, "HEAD has no body");
+    assert_eq!(head("/api/private", None).await.unwrap().status(), 401);
+    let token = app.token("auth0|header", json!({}));
+    assert_eq!(head("/api/private", Some(&token)).await.unwrap().status(), 200);
+}
+
 async fn cors_allows_only_the_client_origin(backend: Backend) {
     let app = spawn_app(backend).await;
     let preflight = |origin: &'static str| {
@@ -142,5 +159,6 @@ on_both_backends!(
     protected_routes_answer_a_valid_token,
     every_response_carries_the_security_headers,
     unknown_paths_and_methods_answer_json,
+    head_works_wherever_get_does,
     cors_allows_only_the_client_origin,
 );
