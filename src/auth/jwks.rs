@@ -13,7 +13,28 @@ use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 /// Verification keys by `kid`.
-pub type KeySet = HashMap<String, Arc<DecodingKey>>;
+pub type KeySet = HashMap<String, Arc<PublishedKey>>;
+
+/// A usable key, with the components it was built from: two keys published
+/// under one `kid` are the same key only if these match.
+pub struct PublishedKey {
+    /// What signatures are checked with.
+    pub decoding: DecodingKey,
+    modulus: Vec<u8>,
+    exponent: Vec<u8>,
+}
+
+impl PartialEq for PublishedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.modulus == other.modulus && self.exponent == other.exponent
+    }
+}
+
+impl std::fmt::Debug for PublishedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublishedKey(RSA, {} bits)", modulus_bits(&self.modulus))
+    }
+}
 
 #[derive(Deserialize)]
 struct RawSet {
@@ -56,7 +77,7 @@ pub fn parse_key_set(body: &[u8]) -> Result<KeySet, String> {
     Ok(keys)
 }
 
-fn usable_key(value: serde_json::Value) -> Result<(String, DecodingKey), String> {
+fn usable_key(value: serde_json::Value) -> Result<(String, PublishedKey), String> {
     let raw: RawKey = serde_json::from_value(value).map_err(|e| format!("malformed JWK ({e})"))?;
     if raw.kty != "RSA" {
         return Err(format!("kty {:?} is not RSA", raw.kty));
@@ -68,20 +89,42 @@ fn usable_key(value: serde_json::Value) -> Result<(String, DecodingKey), String>
         return Err(format!("alg {alg:?} is not RS256"));
     }
     let kid = raw.kid.filter(|k| !k.is_empty()).ok_or("no kid")?;
-    let n = decode_component(raw.n.as_deref(), "n")?;
-    let e = decode_component(raw.e.as_deref(), "e")?;
+    let n = strip_leading_zeros(decode_component(raw.n.as_deref(), "n")?);
+    let e = strip_leading_zeros(decode_component(raw.e.as_deref(), "e")?);
     // RS256 verification accepts 2048 to 8192-bit moduli; anything else
-    // could never verify a signature, so it is not worth keeping.
-    let bits = (n.len() - n.iter().take_while(|b| **b == 0).count()) * 8;
-    if !(2048..=8192).contains(&bits) {
+    // could never verify a signature, so it is not worth keeping. An RSA
+    // modulus is odd, and so is a public exponent of at least 3.
+    let bits = modulus_bits(&n);
+    if !(2048..=8192).contains(&bits) || n.last().is_some_and(|b| b % 2 == 0) {
         return Err(format!(
-            "kid {kid:?}: modulus of about {bits} bits is outside 2048-8192"
+            "kid {kid:?}: modulus of {bits} bits is not an odd 2048-8192-bit number"
         ));
     }
-    if e.len() > 8 || e.iter().all(|b| *b == 0) {
+    let exponent = e.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    if e.len() > 8 || exponent < 3 || exponent % 2 == 0 {
         return Err(format!("kid {kid:?}: invalid exponent"));
     }
-    Ok((kid, DecodingKey::from_rsa_raw_components(&n, &e)))
+    let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
+    Ok((
+        kid,
+        PublishedKey {
+            decoding,
+            modulus: n,
+            exponent: e,
+        },
+    ))
+}
+
+fn strip_leading_zeros(mut bytes: Vec<u8>) -> Vec<u8> {
+    let zeros = bytes.iter().take_while(|b| **b == 0).count();
+    bytes.drain(..zeros);
+    bytes
+}
+
+/// The exact bit length of a big-endian number without leading zero bytes.
+fn modulus_bits(n: &[u8]) -> usize {
+    n.first()
+        .map_or(0, |top| n.len() * 8 - top.leading_zeros() as usize)
 }
 
 fn decode_component(value: Option<&str>, name: &str) -> Result<Vec<u8>, String> {
@@ -115,6 +158,10 @@ mod tests {
             {"kty": "RSA", "kid": "rs512", "alg": "RS512", "n": n, "e": "AQAB"},
             {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
             {"kty": "RSA", "kid": "weak", "n": modulus(128), "e": "AQAB"},
+            {"kty": "RSA", "kid": "short", "n": URL_SAFE_NO_PAD.encode([&[0x01][..], &[0xC3; 255]].concat()), "e": "AQAB"},
+            {"kty": "RSA", "kid": "even-n", "n": URL_SAFE_NO_PAD.encode([0xC2; 256]), "e": "AQAB"},
+            {"kty": "RSA", "kid": "e-one", "n": n, "e": "AQ"},
+            {"kty": "RSA", "kid": "e-even", "n": n, "e": "AQAA"},
             {"kty": "RSA", "kid": "bad-n", "n": "!!", "e": "AQAB"},
             {"kty": "RSA", "kid": "no-e", "n": n},
             {"kty": "RSA", "n": n, "e": "AQAB"},
@@ -125,6 +172,19 @@ mod tests {
         let mut kids: Vec<_> = keys.keys().cloned().collect();
         kids.sort();
         assert_eq!(kids, vec!["bare", "good"]);
+    }
+
+    #[test]
+    fn the_same_kid_with_other_components_is_another_key() {
+        let set = |n: String| {
+            let body = json!({"keys": [{"kty": "RSA", "kid": "k", "n": n, "e": "AQAB"}]});
+            parse_key_set(body.to_string().as_bytes())
+                .unwrap()
+                .remove("k")
+                .unwrap()
+        };
+        assert_eq!(set(modulus(256)), set(modulus(256)));
+        assert_ne!(set(modulus(256)), set(URL_SAFE_NO_PAD.encode([0xC5; 256])));
     }
 
     #[test]

@@ -8,18 +8,21 @@
 //!   token signed by a rotated-in key passes. Such refetches are single-flight
 //!   and start at most once per cooldown, so a flood of forged kids costs the
 //!   tenant one request per cooldown.
-//! - A failed refresh keeps the last good keys (up to `max_stale`); a failed
-//!   first load answers "unavailable" (503), never "invalid token".
+//! - A failed refresh keeps the last good keys (for `max_stale` after the
+//!   first failure); a failed first load answers "unavailable" (503), never
+//!   "invalid token".
+//! - A cached token stays trusted only while the very key that verified it
+//!   (same `kid`, same components) is published.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::DecodingKey;
 use reqwest::header::CACHE_CONTROL;
+use tokio::sync::Notify;
 use url::Url;
 
-use crate::auth::jwks::{KeySet, parse_key_set};
+use crate::auth::jwks::{KeySet, PublishedKey, parse_key_set};
 use crate::config::KeyStoreSettings;
 
 /// Largest JWKS document accepted.
@@ -48,6 +51,8 @@ struct State {
     failing: bool,
     /// When a request last triggered a fetch (the cooldown starts there).
     last_on_demand: Option<Instant>,
+    /// When the latest fetch, of any kind, ended.
+    last_fetch_ended: Option<Instant>,
 }
 
 /// Cached verification keys of one issuer.
@@ -62,10 +67,13 @@ pub struct KeyStore {
     fetches: AtomicU64,
     /// Bumped each time a new key set is stored.
     generation: AtomicU64,
-    /// Until when (ms after `epoch`) the stored keys may be used: `max_stale`
-    /// after the last successful fetch.
+    /// Until when (ms after `epoch`) the stored keys may be used: forever
+    /// while fetches succeed, `max_stale` after the first failure otherwise.
     usable_until_ms: AtomicU64,
     epoch: Instant,
+    /// Told whenever a fetch ends, so that the background loop plans its
+    /// next refresh from the latest outcome.
+    fetch_ended: Notify,
 }
 
 impl KeyStore {
@@ -96,20 +104,22 @@ impl KeyStore {
             generation: AtomicU64::new(0),
             usable_until_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            fetch_ended: Notify::new(),
         })
     }
 
     /// The key for `kid`, refetching the set once (within the cooldown) when
     /// the kid is unknown.
-    pub async fn key_for(&self, kid: &str) -> Result<Arc<DecodingKey>, KeyError> {
+    pub async fn key_for(&self, kid: &str) -> Result<Arc<PublishedKey>, KeyError> {
         if let Some(key) = self.cached(kid) {
             return Ok(key);
         }
-        let fetches_before = self.fetches.load(Ordering::Acquire);
         {
+            // Whoever held the flight before us may have brought the kid; if
+            // not, one fetch per cooldown, even if a background refresh (which
+            // may have started before the key was published) just ended.
             let _flight = self.fetch_lock.lock().await;
-            let fetched_meanwhile = self.fetches.load(Ordering::Acquire) != fetches_before;
-            if !fetched_meanwhile && self.cooldown_remaining().is_zero() {
+            if self.cached(kid).is_none() && self.cooldown_remaining().is_zero() {
                 self.write().last_on_demand = Some(Instant::now());
                 self.fetch_locked().await;
             }
@@ -120,10 +130,21 @@ impl KeyStore {
         if self.is_ready() && !self.read().failing {
             Err(KeyError::UnknownKid)
         } else {
-            Err(KeyError::Unavailable(
-                self.cooldown_remaining().max(Duration::from_secs(1)),
-            ))
+            Err(KeyError::Unavailable(self.next_attempt_in()))
         }
+    }
+
+    /// How long until keys are fetched again while fetches fail: the end of
+    /// the cooldown or the background retry, whichever is later; at least 1 s.
+    fn next_attempt_in(&self) -> Duration {
+        let retry = self.settings.refetch_cooldown;
+        let background = match self.read().last_fetch_ended {
+            Some(ended) => retry.saturating_sub(ended.elapsed()),
+            None => Duration::ZERO,
+        };
+        background
+            .max(self.cooldown_remaining())
+            .max(Duration::from_secs(1))
     }
 
     /// Loads keys from a JWKS document obtained some other way (benchmarks,
@@ -149,17 +170,22 @@ impl KeyStore {
     /// lifetime, and retries every cooldown while fetches fail. Runs until
     /// the task is dropped.
     pub async fn keep_fresh(self: Arc<Self>) {
+        self.refresh().await;
         loop {
-            self.refresh().await;
-            tokio::time::sleep(self.next_refresh_in()).await;
+            // A fetch made for a request meanwhile resets the plan.
+            let fetch_ended = self.fetch_ended.notified();
+            tokio::select! {
+                () = tokio::time::sleep(self.next_refresh_in()) => self.refresh().await,
+                () = fetch_ended => {}
+            }
         }
     }
 
-    /// True while `kid` is still among the usable keys: the check a cached
-    /// token makes on every hit. `seen` is the key-set generation the token
-    /// last checked against; while no new set has been stored since, the
-    /// answer is two atomic loads and no lock.
-    pub fn still_trusts(&self, kid: &str, seen: &AtomicU64) -> bool {
+    /// True while `key` is still published as `kid` among the usable keys:
+    /// the check a cached token makes on every hit. `seen` is the key-set
+    /// generation the token last checked against; while no new set has been
+    /// stored since, the answer is two atomic loads and no lock.
+    pub fn still_trusts(&self, kid: &str, key: &PublishedKey, seen: &AtomicU64) -> bool {
         if self.millis() > self.usable_until_ms.load(Ordering::Acquire) {
             return false;
         }
@@ -167,7 +193,7 @@ impl KeyStore {
         if seen.load(Ordering::Relaxed) == current {
             return true;
         }
-        let present = self.read().keys.contains_key(kid);
+        let present = self.read().keys.get(kid).is_some_and(|current| **current == *key);
         if present {
             seen.store(current, Ordering::Relaxed);
         }
@@ -178,11 +204,10 @@ impl KeyStore {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// True while usable keys are held (loaded, and not older than `max_stale`).
+    /// True while usable keys are held (loaded, and not failing for longer
+    /// than `max_stale`).
     pub fn is_ready(&self) -> bool {
-        self.read()
-            .fetched_at
-            .is_some_and(|at| at.elapsed() <= self.settings.max_stale)
+        self.read().fetched_at.is_some() && self.millis() <= self.usable_until_ms.load(Ordering::Acquire)
     }
 
     fn next_refresh_in(&self) -> Duration {
@@ -193,7 +218,7 @@ impl KeyStore {
         }
     }
 
-    fn cached(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+    fn cached(&self, kid: &str) -> Option<Arc<PublishedKey>> {
         if !self.is_ready() {
             return None;
         }
@@ -221,7 +246,9 @@ impl KeyStore {
     async fn fetch_locked(&self) {
         let outcome = self.fetch().await;
         self.store(outcome);
+        self.write().last_fetch_ended = Some(Instant::now());
         self.fetches.fetch_add(1, Ordering::AcqRel);
+        self.fetch_ended.notify_waiters();
     }
 
     /// Records the outcome of a fetch: new keys, or a failure that keeps the old ones.
@@ -231,7 +258,7 @@ impl KeyStore {
             Ok((keys, ttl)) => {
                 if !state.failing
                     && state.keys.len() == keys.len()
-                    && keys.keys().all(|k| state.keys.contains_key(k))
+                    && keys.iter().all(|(kid, key)| state.keys.get(kid) == Some(key))
                 {
                     log::debug!("JWKS from {} unchanged ({} key(s))", self.url, keys.len());
                 } else {
@@ -241,10 +268,7 @@ impl KeyStore {
                 state.fetched_at = Some(Instant::now());
                 state.ttl = ttl;
                 state.failing = false;
-                let usable_until = self
-                    .millis()
-                    .saturating_add(self.settings.max_stale.as_millis() as u64);
-                self.usable_until_ms.store(usable_until, Ordering::Release);
+                self.usable_until_ms.store(u64::MAX, Ordering::Release);
                 self.generation.fetch_add(1, Ordering::AcqRel);
             }
             Err(why) => {
@@ -255,6 +279,13 @@ impl KeyStore {
                         at.elapsed().as_secs()
                     ),
                     None => log::warn!("JWKS fetch from {} failed: {why}", self.url),
+                }
+                if !state.failing {
+                    // The last good keys last `max_stale` from the first failure.
+                    let usable_until = self
+                        .millis()
+                        .saturating_add(self.settings.max_stale.as_millis() as u64);
+                    self.usable_until_ms.store(usable_until, Ordering::Release);
                 }
                 state.failing = true;
             }
@@ -300,22 +331,23 @@ impl KeyStore {
     }
 }
 
-/// The `max-age` of a `Cache-Control` value (`no-store`/`no-cache` count as 0).
+/// The `max-age` of a `Cache-Control` value; `no-store` or `no-cache`
+/// anywhere in it count as 0, and an age too large to count as the largest.
 fn max_age(cache_control: &str) -> Option<Duration> {
-    cache_control.split(',').map(str::trim).find_map(|directive| {
-        if directive.eq_ignore_ascii_case("no-store") || directive.eq_ignore_ascii_case("no-cache") {
-            return Some(Duration::ZERO);
-        }
+    let directives = || cache_control.split(',').map(str::trim);
+    if directives().any(|d| d.eq_ignore_ascii_case("no-store") || d.eq_ignore_ascii_case("no-cache")) {
+        return Some(Duration::ZERO);
+    }
+    directives().find_map(|directive| {
         let (name, value) = directive.split_once('=')?;
         if !name.trim().eq_ignore_ascii_case("max-age") {
             return None;
         }
-        value
-            .trim()
-            .trim_matches('"')
-            .parse()
-            .ok()
-            .map(Duration::from_secs)
+        let digits = value.trim().trim_matches('"');
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(Duration::from_secs(digits.parse().unwrap_or(u64::MAX)))
     })
 }
 

@@ -16,6 +16,7 @@ use foldhash::fast::RandomState;
 use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
+use crate::auth::jwks::PublishedKey;
 use crate::auth::validator::Principal;
 use crate::db::KnownUser;
 
@@ -24,8 +25,10 @@ use crate::db::KnownUser;
 pub struct VerifiedToken {
     /// Who it speaks for.
     pub principal: Arc<Principal>,
-    /// The key that signed it.
+    /// The `kid` of the key that signed it.
     pub kid: String,
+    /// That key, as it was published then.
+    pub key: Arc<PublishedKey>,
     /// Its `exp`, in seconds since the epoch.
     pub exp: u64,
     /// The user it was recorded as, once its first request got that far:
@@ -122,6 +125,14 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
+    fn some_key() -> Arc<PublishedKey> {
+        use base64::Engine;
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xC3; 256]);
+        let body = serde_json::json!({"keys": [{"kty": "RSA", "kid": "k", "n": n, "e": "AQAB"}]});
+        let mut keys = crate::auth::jwks::parse_key_set(body.to_string().as_bytes()).unwrap();
+        keys.remove("k").unwrap()
+    }
+
     fn verified(exp: u64) -> Arc<VerifiedToken> {
         Arc::new(VerifiedToken {
             principal: Arc::new(Principal {
@@ -129,6 +140,7 @@ mod tests {
                 permissions: Default::default(),
             }),
             kid: "k".into(),
+            key: some_key(),
             exp,
             user: OnceLock::new(),
             key_generation: AtomicU64::new(u64::MAX),

@@ -97,7 +97,7 @@ impl TokenValidator {
             return Err(invalid("token too large"));
         }
         if let Some(hit) = self.cache.get(token) {
-            if self.keys.still_trusts(&hit.kid, &hit.key_generation) {
+            if self.keys.still_trusts(&hit.kid, &hit.key, &hit.key_generation) {
                 return Ok(hit);
             }
             self.cache.remove(token);
@@ -122,7 +122,7 @@ impl TokenValidator {
             KeyError::UnknownKid => invalid("unknown signing key (kid)"),
             KeyError::Unavailable(retry_after) => AuthError::KeysUnavailable { retry_after },
         })?;
-        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
             .map_err(|err| invalid(describe(err.kind())))?
             .claims;
         if claims.iss.as_deref() != Some(self.issuer.as_str()) {
@@ -143,6 +143,7 @@ impl TokenValidator {
         Ok(VerifiedToken {
             principal: Arc::new(Principal { sub, permissions }),
             kid,
+            key,
             exp: claims.exp.unwrap_or_default(),
             user: OnceLock::new(),
             // Never a real generation: the first hit checks the key set itself.

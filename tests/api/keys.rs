@@ -159,6 +159,59 @@ async fn cached_keys_keep_working_during_an_outage_until_max_stale(backend: Back
     assert_eq!(app.get_with("/readyz", &[]).await.status, 503);
 }
 
+async fn a_key_replaced_under_the_same_kid_no_longer_verifies_its_tokens(backend: Backend) {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    issuer.set_cache_control("max-age=1");
+    let app = spawn_app_with(backend, issuer, &[("JWKS_MIN_TTL_SECS", "1")]).await;
+    let old = app.token("auth0|swap", json!({}));
+    assert!(wait_for_status(&app, "/api/private", &old, 200, Duration::from_secs(5)).await);
+
+    // Another key under the same kid: the cached token must not outlive its key.
+    let impostor = SigningKey::from_pem("main", shared_key("rotated").pem()).unwrap();
+    app.issuer.publish(&[&impostor]);
+    assert!(
+        wait_for_status(&app, "/api/private", &old, 401, Duration::from_secs(5)).await,
+        "the token of the replaced key is refused"
+    );
+    let new = sign_with(&impostor, app.issuer.claims("auth0|swap"), json!({}));
+    assert_eq!(app.get_as("/api/private", &new).await.status, 200);
+}
+
+async fn a_new_key_passes_even_while_a_background_refresh_is_in_flight(backend: Backend) {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    issuer.set_cache_control("max-age=2");
+    let app = spawn_app_with(backend, issuer, &[("JWKS_MIN_TTL_SECS", "1")]).await;
+    assert!(eventually(|| app.issuer.fetches() == 1).await);
+    // The background refresh (at 80% of 2 s) takes 1.5 s and reads the old set.
+    app.issuer.set_delay(Duration::from_millis(1500));
+    assert!(eventually_for(Duration::from_secs(5), || app.issuer.fetches() == 2).await);
+    app.issuer.set_delay(Duration::ZERO);
+    let rotated = shared_key("rotated");
+    app.issuer.publish(&[&shared_key("main"), &rotated]);
+
+    let token = sign_with(&rotated, app.issuer.claims("auth0|rotor"), json!({}));
+    let reply = app.get_as("/api/private", &token).await;
+    assert_eq!(reply.status, 200, "the first token of the new key: {reply:?}");
+    assert_eq!(app.issuer.fetches(), 3, "its own refetch, after the stale one");
+}
+
+async fn keys_go_stale_only_after_fetches_fail(backend: Backend) {
+    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    issuer.set_cache_control("max-age=600");
+    let app = spawn_app_with(backend, issuer, &[("JWKS_MAX_STALE_SECS", "1")]).await;
+    let token = app.token("auth0|patient", json!({}));
+    assert!(wait_for_status(&app, "/api/private", &token, 200, Duration::from_secs(5)).await);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    assert_eq!(app.get_as("/api/private", &token).await.status, 200);
+    assert_eq!(app.get_with("/readyz", &[]).await.status, 200);
+    assert_eq!(
+        app.issuer.fetches(),
+        1,
+        "a healthy tenant's keys are good for their max-age"
+    );
+}
+
 async fn a_slow_tenant_never_hangs_requests_or_start_up(backend: Backend) {
     let issuer = TestIssuer::start(&[&shared_key("main")]);
     issuer.set_delay(Duration::from_secs(4));
@@ -261,6 +314,9 @@ on_both_backends!(
     a_storm_of_random_kids_causes_at_most_one_fetch_per_cooldown,
     an_outage_at_start_answers_503_then_recovers_by_itself,
     cached_keys_keep_working_during_an_outage_until_max_stale,
+    a_key_replaced_under_the_same_kid_no_longer_verifies_its_tokens,
+    a_new_key_passes_even_while_a_background_refresh_is_in_flight,
+    keys_go_stale_only_after_fetches_fail,
     a_slow_tenant_never_hangs_requests_or_start_up,
     malformed_and_duplicate_keys_are_skipped_not_fatal,
     documents_that_are_not_key_sets_are_refused,
