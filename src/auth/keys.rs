@@ -120,8 +120,11 @@ impl KeyStore {
             // may have started before the key was published) just ended.
             let _flight = self.fetch_lock.lock().await;
             if self.cached(kid).is_none() && self.cooldown_remaining().is_zero() {
-                self.write().last_on_demand = Some(Instant::now());
+                let started = Instant::now();
                 self.fetch_locked().await;
+                // Only a fetch that ran to its end starts the cooldown: if this
+                // request is dropped mid-fetch, the next waiter fetches.
+                self.write().last_on_demand = Some(started);
             }
         }
         if let Some(key) = self.cached(kid) {

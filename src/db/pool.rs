@@ -396,7 +396,11 @@ pub fn run_migrations(pool: &DbPool) -> Result<Vec<String>, DbError> {
             .map(versions),
         DbPool::Postgres(pool) => {
             let mut conn = pool.get()?;
-            conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+            // An instance stuck while holding the lock must not block every
+            // other start for ever: give up after a minute, with an error.
+            conn.batch_execute(&format!(
+                "SET lock_timeout = '60s'; SELECT pg_advisory_lock({MIGRATION_LOCK}); SET lock_timeout = 0"
+            ))?;
             let applied = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(versions);
             conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
             applied

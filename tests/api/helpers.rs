@@ -163,7 +163,16 @@ pub fn postgres() -> Option<Backend> {
             panic!("CI is set but PostgreSQL is unreachable: {why}")
         }
         Err(why) => {
-            eprintln!("skipped: PostgreSQL unreachable at {} ({why})", postgres_server());
+            // Once, and past the test harness's capture (which hides the
+            // output of passing tests), so that the skip is seen.
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                let line = format!(
+                    "PostgreSQL tests skipped: unreachable at {} ({why}); set CI=true to make them fail instead\n",
+                    postgres_server()
+                );
+                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+            });
             None
         }
     }

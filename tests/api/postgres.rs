@@ -152,3 +152,26 @@ fn migrate_runs_the_postgres_migrations() {
     assert!(run().contains("applied 20261123000000"));
     assert!(run().contains("no pending migrations"));
 }
+
+#[actix_web::test]
+async fn users_lists_the_postgres_table() {
+    let Some(backend) = postgres() else { return };
+    let app = crate::helpers::spawn_app(backend).await;
+    for sub in ["auth0|pg-1", "auth0|pg-2"] {
+        let token = app.token(sub, json!({}));
+        assert_eq!(app.get_as("/api/private", &token).await.status, 200);
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_actix-auth0-api"))
+        .args(["users", "--json"])
+        .env_clear()
+        .env("DATABASE_URL", app.database.url())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let subs: Vec<String> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["sub"].to_string())
+        .collect();
+    assert_eq!(subs, [r#""auth0|pg-1""#, r#""auth0|pg-2""#]);
+}
