@@ -14,6 +14,11 @@ fn one_line(message: &str) -> String {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
+    // libpq initialises OpenSSL with a clean-up at exit, which tears it down
+    // under a pool thread still opening a PostgreSQL connection: a crash
+    // (SIGSEGV) after the work is done. Initialised here first, OpenSSL
+    // registers no such clean-up.
+    openssl_sys::init();
     if let Err(err) = dotenvy::dotenv()
         && !err.not_found()
     {
