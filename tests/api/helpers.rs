@@ -35,6 +35,8 @@ struct IssuerState {
     status: u16,
     cache_control: Option<String>,
     delay: Duration,
+    /// Send the body in 64 KiB chunks with no `Content-Length`.
+    chunked: bool,
 }
 
 /// A local HTTP server publishing a JWKS at `/.well-known/jwks.json`.
@@ -53,6 +55,7 @@ impl TestIssuer {
             status: 200,
             cache_control: None,
             delay: Duration::ZERO,
+            chunked: false,
         }));
         let fetches = Arc::new(AtomicUsize::new(0));
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -73,7 +76,18 @@ impl TestIssuer {
                         if let Some(cache_control) = state.cache_control {
                             response.insert_header(("Cache-Control", cache_control));
                         }
-                        response.content_type("application/json").body(state.body)
+                        response.content_type("application/json");
+                        if state.chunked {
+                            let chunks: Vec<Result<web::Bytes, actix_web::Error>> = state
+                                .body
+                                .into_bytes()
+                                .chunks(64 * 1024)
+                                .map(|chunk| Ok(web::Bytes::copy_from_slice(chunk)))
+                                .collect();
+                            response.streaming(futures_util::stream::iter(chunks))
+                        } else {
+                            response.body(state.body)
+                        }
                     }
                 }),
             )
@@ -103,6 +117,11 @@ impl TestIssuer {
     /// Sends `Cache-Control: value` with the JWKS.
     pub fn set_cache_control(&self, value: &str) {
         self.state.lock().unwrap().cache_control = Some(value.to_owned());
+    }
+
+    /// Sends the body in chunks, without announcing its length.
+    pub fn set_chunked(&self, chunked: bool) {
+        self.state.lock().unwrap().chunked = chunked;
     }
 
     /// Answers only after `delay`.

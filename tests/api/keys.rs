@@ -257,23 +257,30 @@ async fn malformed_and_duplicate_keys_are_skipped_not_fatal(backend: Backend) {
 }
 
 async fn documents_that_are_not_key_sets_are_refused(backend: Backend) {
-    let oversized = format!(
-        "{{\"keys\": [], \"padding\": \"{}\"}}",
-        "x".repeat(1024 * 1024 + 1)
-    );
+    // A good key set padded past 1 MiB: only its size is wrong.
+    let mut padded = actix_auth0_api::signing::jwks([&*shared_key("main")]);
+    padded["padding"] = json!("x".repeat(1024 * 1024));
+    let oversized = padded.to_string();
     let bodies = [
-        "<html>maintenance</html>".to_owned(),
-        "{\"keys\": []}".to_owned(),
-        oversized,
+        ("<html>maintenance</html>".to_owned(), false),
+        ("{\"keys\": []}".to_owned(), false),
+        (oversized.clone(), false),
+        (oversized, true),
     ];
-    for body in bodies {
+    for (body, chunked) in bodies {
         let issuer = TestIssuer::start(&[]);
         issuer.serve_body(body.clone());
+        issuer.set_chunked(chunked);
         let app = spawn_app_with(backend, issuer, &[]).await;
         let reply = app
             .get_as("/api/private", &app.token("auth0|quinn", json!({})))
             .await;
-        assert_eq!(reply.status, 503, "{}", &body[..body.len().min(40)]);
+        assert_eq!(
+            reply.status,
+            503,
+            "{} (chunked: {chunked})",
+            &body[..body.len().min(40)]
+        );
     }
     let issuer = TestIssuer::start(&[&shared_key("main")]);
     issuer.set_status(404);
