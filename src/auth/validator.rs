@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::auth::bearer::check_b64token;
 use crate::auth::error::AuthError;
 use crate::auth::keys::{KeyError, KeyStore};
-use crate::auth::token_cache::{TokenCache, VerifiedToken};
+use crate::auth::token_cache::{TokenCache, TokenKey, VerifiedToken};
 use crate::config::Settings;
 
 /// Tokens longer than this are refused without being decoded.
@@ -96,14 +96,15 @@ impl TokenValidator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("token too large"));
         }
-        if let Some(hit) = self.cache.get(token) {
+        let cache_key = TokenKey::of(token);
+        if let Some(hit) = self.cache.get(&cache_key) {
             if self.keys.still_trusts(&hit.kid, &hit.key, &hit.key_generation) {
                 return Ok(hit);
             }
-            self.cache.remove(token);
+            self.cache.remove(&cache_key);
         }
         let verified = Arc::new(self.verify(token).await?);
-        self.cache.insert(token, Arc::clone(&verified));
+        self.cache.insert(cache_key, Arc::clone(&verified));
         Ok(verified)
     }
 
@@ -144,7 +145,10 @@ impl TokenValidator {
             principal: Arc::new(Principal { sub, permissions }),
             kid,
             key,
-            exp: claims.exp.unwrap_or_default(),
+            valid_until: claims
+                .exp
+                .unwrap_or_default()
+                .saturating_add(self.validation.leeway),
             user: OnceLock::new(),
             // Never a real generation: the first hit checks the key set itself.
             key_generation: AtomicU64::new(u64::MAX),

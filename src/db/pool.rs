@@ -126,22 +126,20 @@ macro_rules! with_connection {
 /// reopened when it is back.
 ///
 /// An open SQLite connection keeps writing to a deleted file's inode, so rows
-/// accepted after a deletion would vanish with the process. And SQLite
-/// leaves a moved file's `-wal` and `-shm` behind, where a new file at the
-/// same path would read the old file's pages from them. So every checkout
-/// first looks at the file: gone means the old connections are dropped,
-/// their leftovers removed, and the caller gets [`DbError::FileMissing`]
-/// (503) at once; a different file at the path (a restored backup, `migrate`
-/// after a loss) gets a fresh pool once every connection to the old one is
-/// closed and its leftovers are removed.
+/// accepted after a deletion would vanish with the process. And the rows of
+/// a moved file that are still in its write-ahead log stay behind at the old
+/// path (`-wal`), where a new file at that path would read them as its own.
+/// So every checkout first looks at the file. Gone or replaced: the old
+/// file's log is checkpointed into it and emptied (a moved file then holds
+/// all its rows, and the next file at the path finds an empty log), and its
+/// connections are closed. Gone: the caller gets [`DbError::FileMissing`]
+/// (503) at once. A file back at the path (a restored backup, `migrate`
+/// after a loss) gets a fresh pool once every old connection has closed.
 pub struct SqliteFilePool {
     settings: DbSettings,
     open: Mutex<Option<OpenFile>>,
     /// Connections this pool has opened and not yet closed, of any file.
     open_connections: Arc<AtomicUsize>,
-    /// The write-ahead log our connections last opened, so that one left by
-    /// a file that has gone can be told from a restored file's own.
-    our_wal: Arc<Mutex<Option<FileIdentity>>>,
     /// How many times a file has been opened; see [`DbPool::generation`].
     generation: AtomicU64,
 }
@@ -181,7 +179,6 @@ impl SqliteFilePool {
             settings: settings.clone(),
             open: Mutex::new(None),
             open_connections: Arc::new(AtomicUsize::new(0)),
-            our_wal: Arc::new(Mutex::new(None)),
             generation: AtomicU64::new(0),
         }
     }
@@ -196,9 +193,9 @@ impl SqliteFilePool {
         let file = FileIdentity::of(path);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(file) = file else {
-            if open.take().is_some() {
+            if let Some(gone) = open.take() {
                 self.generation.fetch_add(1, Ordering::AcqRel);
-                self.remove_our_leftovers();
+                self.close(gone);
                 log::error!(
                     "database file {} was deleted while in use: its connections are closed; \
                      requests that need the users table answer 503 until it is restored \
@@ -212,12 +209,13 @@ impl SqliteFilePool {
             Some(current) if current.file == file => return Ok(current.pool.clone()),
             Some(_) => {
                 log::warn!("database file {} was replaced: reopening it", path.display());
-                *open = None;
+                if let Some(replaced) = open.take() {
+                    self.close(replaced);
+                }
             }
             None => {}
         }
         self.wait_until_all_closed(path)?;
-        self.remove_our_leftovers();
         let pool = Pool::builder()
             .error_handler(Box::new(NopErrorHandler))
             .max_size(self.settings.pool_size)
@@ -227,7 +225,6 @@ impl SqliteFilePool {
                 url: self.settings.url.clone(),
                 busy_timeout: self.settings.connect_timeout,
                 open_connections: Arc::clone(&self.open_connections),
-                our_wal: Arc::clone(&self.our_wal),
             })?;
         *open = Some(OpenFile {
             file,
@@ -237,22 +234,30 @@ impl SqliteFilePool {
         Ok(pool)
     }
 
-    /// Removes the `-wal` and `-shm` that our connections left beside a file
-    /// that has gone; a write-ahead log that is not ours is left alone.
-    fn remove_our_leftovers(&self) {
-        let mut our_wal = self.our_wal.lock().unwrap_or_else(PoisonError::into_inner);
-        let wal = format!("{}-wal", self.settings.url);
-        if our_wal.is_none() || FileIdentity::of(Path::new(&wal)) != *our_wal {
-            return;
+    /// Closes the connections to a file that has left the path, after
+    /// writing its write-ahead log into it and emptying the log. Requests
+    /// still using it are waited for (up to the connect timeout), so that
+    /// nothing they commit is left in the log.
+    fn close(&self, old: OpenFile) {
+        let deadline = Instant::now() + self.settings.connect_timeout;
+        let busy = |state: diesel::r2d2::State| state.connections > state.idle_connections;
+        while busy(old.pool.state()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
         }
-        for leftover in [wal, format!("{}-shm", self.settings.url)] {
-            match std::fs::remove_file(&leftover) {
-                Ok(()) => log::warn!("removed {leftover}, left by the database file that has gone"),
-                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-                Err(err) => log::error!("cannot remove {leftover}: {err}"),
-            }
+        let checkpoint = old
+            .pool
+            .get_timeout(Duration::from_secs(1))
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(err) = checkpoint {
+            log::error!(
+                "cannot write the write-ahead log of the old {} into it: {err}",
+                self.settings.url
+            );
         }
-        *our_wal = None;
     }
 
     /// Waits, up to the connect timeout, for the connections to a previous
@@ -292,7 +297,6 @@ pub struct SqliteFileManager {
     url: String,
     busy_timeout: Duration,
     open_connections: Arc<AtomicUsize>,
-    our_wal: Arc<Mutex<Option<FileIdentity>>>,
 }
 
 /// A SQLite connection, counted as open until it has closed.
@@ -341,9 +345,6 @@ impl ManageConnection for SqliteFileManager {
             self.busy_timeout.as_millis()
         ))
         .map_err(diesel::r2d2::Error::QueryError)?;
-        // WAL mode has opened (or created) the write-ahead log by now.
-        *self.our_wal.lock().unwrap_or_else(PoisonError::into_inner) =
-            FileIdentity::of(Path::new(&format!("{}-wal", self.url)));
         Ok(CountedConnection {
             conn,
             _counted: counted,
@@ -430,6 +431,11 @@ mod tests {
         Ok(row.n)
     }
 
+    fn execute(pool: &DbPool, sql: &str) -> Result<(), DbError> {
+        crate::with_connection!(pool, |conn| conn.batch_execute(sql)?);
+        Ok(())
+    }
+
     #[test]
     fn another_file_moved_to_the_path_is_opened_afresh() {
         let dir = tempfile::tempdir().unwrap();
@@ -458,14 +464,28 @@ mod tests {
         let path = dir.path().join("users.db");
         let pool = connect(&DbSettings::new(path.to_string_lossy())).unwrap();
         run_migrations(&pool).unwrap();
-        let leftovers = ["-wal", "-shm"].map(|suffix| format!("{}{suffix}", path.display()));
-        assert!(leftovers.iter().all(|f| Path::new(f).exists()));
         std::fs::remove_file(&path).unwrap();
 
         assert!(matches!(count(&pool, "users"), Err(DbError::FileMissing(p)) if p == path));
         assert!(!path.exists());
-        for leftover in leftovers {
-            assert!(!Path::new(&leftover).exists(), "{leftover} is removed");
-        }
+        let wal = std::fs::metadata(format!("{}-wal", path.display())).unwrap();
+        assert_eq!(wal.len(), 0, "the old file's log is emptied");
+    }
+
+    #[test]
+    fn a_file_moved_away_and_back_keeps_every_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.db");
+        let pool = connect(&DbSettings::new(path.to_string_lossy())).unwrap();
+        run_migrations(&pool).unwrap();
+        let insert =
+            "INSERT INTO users (sub, created_at, last_seen_at) VALUES ('a', '2026-01-01', '2026-01-01')";
+        execute(&pool, insert).unwrap();
+        let aside = dir.path().join("aside.db");
+        std::fs::rename(&path, &aside).unwrap();
+        assert!(matches!(count(&pool, "users"), Err(DbError::FileMissing(_))));
+
+        std::fs::rename(&aside, &path).unwrap();
+        assert_eq!(count(&pool, "users").unwrap(), 1, "the row that was in the log");
     }
 }

@@ -216,16 +216,13 @@ async fn a_slow_tenant_never_hangs_requests_or_start_up(backend: Backend) {
     let issuer = TestIssuer::start(&[&shared_key("main")]);
     issuer.set_delay(Duration::from_secs(4));
     let app = spawn_app_with(backend, issuer, &[("JWKS_FETCH_TIMEOUT_SECS", "1")]).await;
-    let started = Instant::now();
     assert_eq!(app.get_with("/api/public", &[]).await.status, 200);
     let reply = app
         .get_as("/api/private", &app.token("auth0|olga", json!({})))
         .await;
+    // Had the request waited for the tenant, it would have got the keys
+    // (and a 200): the 503 is the fetch timeout at work.
     assert_eq!(reply.status, 503, "{reply:?}");
-    assert!(
-        started.elapsed() < Duration::from_secs(4),
-        "answered within the fetch timeout"
-    );
 }
 
 async fn malformed_and_duplicate_keys_are_skipped_not_fatal(backend: Backend) {
