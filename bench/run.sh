@@ -239,6 +239,7 @@ kill -0 "$SERVER_PID" 2>/dev/null || { echo "run.sh: the server died during the 
 HWM_KB="$(awk '/^VmHWM:/{print $2}' "/proc/$SERVER_PID/status")"
 RSS_MB="$(awk -v k="$HWM_KB" 'BEGIN{printf "%.1f", k/1024}')"
 log "server peak RSS (VmHWM): ${RSS_MB} MB"
+echo "VmHWM ${HWM_KB} kB" >"$RAW/rss.txt"
 stop_pid "$SERVER_PID"; SERVER_PID=""
 
 # ---------------------------------------------------------------- peers
@@ -315,6 +316,14 @@ for k in "${PEER_KEYS[@]}"; do
   SOCK_LINE+=" $peer $route ${P_SOCK[$k]};"
 done
 
+# The same round's routes ran back to back: their ratio is the fair one.
+paired() {
+  paste "$RAW/rounds-$1.txt" "$RAW/rounds-public.txt" | awk '{print $1/$7}' | sort -n \
+    | awk '{r[NR]=$1} END{printf "median %.2f, worst %.2f", r[int((NR+1)/2)], r[1]}'
+}
+WORST_P99="$(cat "$RAW"/rounds-*.txt | awk '$3>m{m=$3} END{print m+0}')"
+PAIRED_LINE="per round, /api/private ÷ /api/public of the same round: 1 token $(paired private-1token); $NUSERS users $(paired private-1000users). Worst p99 of any round of ours: ${WORST_P99} ms."
+
 VS_LINE=""
 if [ -n "${P_RPS[django /api/private]:-}" ]; then
   VS_LINE="ours /api/private vs django /api/private: $(awk -v a="${R_RPS[private-1token]}" -v b="${P_RPS[django /api/private]}" 'BEGIN{printf "%.1f", a/b}')x"
@@ -358,6 +367,8 @@ python3 "$BENCH/chart.py" "$RESULTS/results.json" "$RESULTS/requests-per-second.
   echo "$TABLE"
   echo
   echo "$SOCK_LINE"
+  echo
+  echo "$PAIRED_LINE"
   [ -z "$VS_LINE" ] || { echo; echo "$VS_LINE"; }
   [ -z "$PEER_NOTE" ] || { echo; echo "$PEER_NOTE"; }
   echo
@@ -396,7 +407,8 @@ python3 "$BENCH/chart.py" "$RESULTS/results.json" "$RESULTS/requests-per-second.
   echo "## Notes"
   echo
   echo "- non-2xx is wrk's status-error count (HTTP status > 399); no route redirects."
-  echo "- peak RSS is the server's VmHWM after all three of our runs (one process), in MiB."
+  echo "- peak RSS is the server's VmHWM after all three of our runs (one process), in MiB (raw/rss.txt)."
+  echo "- the table's ratio divides medians of the routes, which may come from different rounds; the per-round line above pairs each round's routes."
   echo "- the $NUSERS-user route sets the Authorization header from Lua for every request (bench/wrk_tokens.lua); the other routes send a fixed request, so part of the gap between the two /api/private rows is wrk's own cost on the shared cores."
   if [ ${#PEER_KEYS[@]} -gt 0 ]; then
     echo "- peers: gunicorn with 2 sync workers, which answer \`Connection: close\` (a new TCP connection per request); their output is in raw/peers.txt, their wrk outputs and logs in raw/peers-*. They were run after our server was stopped."
@@ -409,6 +421,7 @@ echo
 echo "$TABLE"
 echo
 echo "$SOCK_LINE"
+echo "$PAIRED_LINE"
 [ -z "$VS_LINE" ] || echo "$VS_LINE"
 [ -z "$PEER_NOTE" ] || echo "$PEER_NOTE"
 echo "(written: bench/results/latest.md, bench/results/results.json, bench/results/requests-per-second.svg, raw in bench/results/raw/)"
