@@ -17,7 +17,7 @@ use serde::Deserialize;
 use crate::auth::bearer::check_b64token;
 use crate::auth::error::AuthError;
 use crate::auth::keys::{KeyError, KeyStore};
-use crate::auth::token_cache::{TokenCache, TokenKey, VerifiedToken};
+use crate::auth::token_cache::{TokenCache, VerifiedToken};
 use crate::config::Settings;
 
 /// Tokens longer than this are refused without being decoded.
@@ -96,15 +96,14 @@ impl TokenValidator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("token too large"));
         }
-        let cache_key = TokenKey::of(token);
-        if let Some(hit) = self.cache.get(&cache_key) {
+        if let Some(hit) = self.cache.get(token) {
             if self.keys.still_trusts(&hit.kid, &hit.key, &hit.key_generation) {
                 return Ok(hit);
             }
-            self.cache.remove(&cache_key);
+            self.cache.remove(token);
         }
         let verified = Arc::new(self.verify(token).await?);
-        self.cache.insert(cache_key, Arc::clone(&verified));
+        self.cache.insert(token, Arc::clone(&verified));
         Ok(verified)
     }
 
