@@ -93,6 +93,16 @@ impl KeyStoreSettings {
                 "must not exceed JWKS_MAX_TTL_SECS",
             ));
         }
+        if !(settings.min_ttl..=settings.max_ttl).contains(&settings.default_ttl) {
+            return Err(ConfigError::new(
+                "JWKS_CACHE_TTL_SECS",
+                format!(
+                    "must lie between JWKS_MIN_TTL_SECS and JWKS_MAX_TTL_SECS ({}-{} s)",
+                    settings.min_ttl.as_secs(),
+                    settings.max_ttl.as_secs()
+                ),
+            ));
+        }
         Ok(settings)
     }
 }
@@ -400,6 +410,7 @@ mod tests {
             ("JWKS_FETCH_TIMEOUT_SECS", "0"),
             ("JWKS_REFETCH_COOLDOWN_SECS", "soon"),
             ("JWKS_CACHE_TTL_SECS", "0"),
+            ("JWKS_CACHE_TTL_SECS", "30"),
             ("JWKS_MAX_STALE_SECS", "1d"),
             ("JWKS_MIN_TTL_SECS", "90000"),
             ("DATABASE_POOL_SIZE", "0"),
