@@ -62,6 +62,13 @@ impl Application {
         listener: TcpListener,
         dev_issuer: Option<web::Data<DevIssuer>>,
     ) -> Result<Self, StartupError> {
+        if !settings.issuer.ends_with('/') {
+            // Matched exactly, and Auth0's `iss` always ends with a slash.
+            log::warn!(
+                "AUTH0_ISSUER {:?} has no trailing slash: tokens from an Auth0 tenant (iss \"https://.../\") will be refused",
+                settings.issuer
+            );
+        }
         let pool = db::connect(&settings.database)?;
         for version in db::run_migrations(&pool)? {
             log::info!("applied migration {version}");

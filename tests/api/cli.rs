@@ -371,3 +371,37 @@ fn output_cut_short_by_the_reader_is_not_an_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn an_issuer_without_its_trailing_slash_is_warned_about() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = crate::helpers::free_port().to_string();
+    let env = [
+        ("AUTH0_ISSUER", "https://tenant.example.com"),
+        ("AUTH0_AUDIENCE", "a"),
+        ("AUTH0_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+        ("PORT", &port),
+    ];
+    let mut child = binary(dir.path(), &env)
+        .arg("serve")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        let done = line.contains("listening on");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("WARN") && l.contains("no trailing slash")),
+        "{seen:#?}"
+    );
+}
