@@ -222,7 +222,7 @@ impl SqliteFilePool {
             .min_idle(Some(1))
             .connection_timeout(self.settings.connect_timeout)
             .build(SqliteFileManager {
-                url: self.settings.url.clone(),
+                uri: existing_file_uri(&self.settings.url),
                 busy_timeout: self.settings.connect_timeout,
                 open_connections: Arc::clone(&self.open_connections),
             })?;
@@ -239,20 +239,20 @@ impl SqliteFilePool {
     /// still using it are waited for (up to the connect timeout), so that
     /// nothing they commit is left in the log.
     fn close(&self, old: OpenFile) {
-        let deadline = Instant::now() + self.settings.connect_timeout;
-        let busy = |state: diesel::r2d2::State| state.connections > state.idle_connections;
-        while busy(old.pool.state()) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let checkpoint = old
-            .pool
-            .get_timeout(Duration::from_secs(1))
-            .map_err(|e| e.to_string())
-            .and_then(|mut conn| {
-                conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .map_err(|e| e.to_string())
-            });
-        if let Err(err) = checkpoint {
+        wait_for(self.settings.connect_timeout, || {
+            let state = old.pool.state();
+            state.connections == state.idle_connections
+        });
+        // An idle connection, never a new one: that would open whatever is
+        // at the path now, not the file that left.
+        let Some(mut conn) = old.pool.try_get() else {
+            log::error!(
+                "cannot write the write-ahead log of the old {} into it: no idle connection to it",
+                self.settings.url
+            );
+            return;
+        };
+        if let Err(err) = conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)") {
             log::error!(
                 "cannot write the write-ahead log of the old {} into it: {err}",
                 self.settings.url
@@ -263,15 +263,34 @@ impl SqliteFilePool {
     /// Waits, up to the connect timeout, for the connections to a previous
     /// file (still serving a request, or being opened) to close.
     fn wait_until_all_closed(&self, path: &Path) -> Result<(), DbError> {
-        let deadline = Instant::now() + self.settings.connect_timeout;
-        while self.open_connections.load(Ordering::SeqCst) > 0 {
-            if Instant::now() >= deadline {
-                return Err(DbError::PreviousFileOpen(path.to_path_buf()));
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        let all_closed = wait_for(self.settings.connect_timeout, || {
+            self.open_connections.load(Ordering::SeqCst) == 0
+        });
+        if all_closed {
+            Ok(())
+        } else {
+            Err(DbError::PreviousFileOpen(path.to_path_buf()))
         }
-        Ok(())
     }
+}
+
+/// Polls `done` every 10 ms for up to `limit`; true as soon as it holds.
+fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// The SQLite URI that opens `path` for reading and writing but never
+/// creates it: only start-up (and `migrate`) may create the database file.
+fn existing_file_uri(path: &str) -> String {
+    let escaped = path.replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+    format!("file:{escaped}?mode=rw")
 }
 
 /// Looks at the file every second while the pool lives, so that a deleted
@@ -294,7 +313,8 @@ fn watch_file(pool: std::sync::Weak<SqliteFilePool>) {
 /// locked"), and counts them until they close.
 #[derive(Debug)]
 pub struct SqliteFileManager {
-    url: String,
+    /// A `file:` URI that never creates the file.
+    uri: String,
     busy_timeout: Duration,
     open_connections: Arc<AtomicUsize>,
 }
@@ -339,7 +359,7 @@ impl ManageConnection for SqliteFileManager {
         self.open_connections.fetch_add(1, Ordering::SeqCst);
         let counted = Counted(Arc::clone(&self.open_connections));
         let mut conn =
-            SqliteConnection::establish(&self.url).map_err(diesel::r2d2::Error::ConnectionError)?;
+            SqliteConnection::establish(&self.uri).map_err(diesel::r2d2::Error::ConnectionError)?;
         conn.batch_execute(&format!(
             "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
             self.busy_timeout.as_millis()
@@ -434,6 +454,25 @@ mod tests {
     fn execute(pool: &DbPool, sql: &str) -> Result<(), DbError> {
         crate::with_connection!(pool, |conn| conn.batch_execute(sql)?);
         Ok(())
+    }
+
+    #[test]
+    fn a_path_with_uri_characters_opens_the_same_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("odd ?name#with%25.db");
+        let pool = connect(&DbSettings::new(path.to_string_lossy())).unwrap();
+        run_migrations(&pool).unwrap();
+        assert_eq!(count(&pool, "users").unwrap(), 0);
+        let files: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            files
+                .iter()
+                .all(|f| f.to_string_lossy().starts_with("odd ?name#with%25.db")),
+            "{files:?}"
+        );
     }
 
     #[test]
