@@ -4,32 +4,19 @@
 //!
 //! `cargo bench --bench validation`
 
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use actix_auth0_api::auth::TokenValidator;
-use actix_auth0_api::auth::keys::KeyStore;
-use actix_auth0_api::config::Settings;
-use actix_auth0_api::signing::{SigningKey, jwks};
+use actix_auth0_api::dev::{SigningKey, jwks};
+use actix_auth0_api::test_support::Validator;
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::json;
 
 const ISSUER: &str = "https://bench.example/";
 const AUDIENCE: &str = "https://api.bench.example";
 
-fn validator() -> (TokenValidator, String) {
-    let vars = HashMap::from([
-        ("AUTH0_ISSUER", ISSUER.to_owned()),
-        ("AUTH0_AUDIENCE", AUDIENCE.to_owned()),
-        ("AUTH0_JWKS_URL", "http://127.0.0.1:9/jwks.json".to_owned()),
-    ]);
-    let settings = Settings::from_lookup(|name| vars.get(name).cloned()).expect("bench settings");
+fn validator() -> (Validator, String) {
     let key = SigningKey::generate("bench").expect("RSA key");
-    let store = KeyStore::new(settings.jwks_url.clone(), settings.keys.clone()).expect("key store");
-    store
-        .load_document(jwks([&key]).to_string().as_bytes())
-        .expect("JWKS");
+    let validator = Validator::new(&Validator::settings(ISSUER, AUDIENCE), &jwks([&key]));
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let token = key
         .sign(&json!({
@@ -37,7 +24,7 @@ fn validator() -> (TokenValidator, String) {
             "scope": "openid read:messages", "permissions": ["read:admin-messages"],
         }))
         .expect("token");
-    (TokenValidator::new(&settings, Arc::new(store)), token)
+    (validator, token)
 }
 
 fn validation(c: &mut Criterion) {

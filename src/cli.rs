@@ -5,27 +5,28 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use actix_auth0_api::app::{self, Application};
+use actix_auth0_api::config::{self, ConfigError, Settings, VARIABLES};
+use actix_auth0_api::db::{self, DbSettings};
+use actix_auth0_api::dev::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, TokenRequest};
+use actix_auth0_api::users;
 use actix_web::web;
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-
-use crate::config::{ConfigError, Settings};
-use crate::db::{self, DbSettings, UserStore};
-use crate::dev_issuer::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, TokenRequest};
-use crate::startup::{self, Application};
 
 /// An Auth0-protected API: strict bearer-token validation, permission
 /// classes, and a users table keyed by the token's `sub`.
 #[derive(Debug, Parser)]
-#[command(version, about)]
-pub struct Cli {
+#[command(version, about, after_long_help = settings_help())]
+pub(crate) struct Cli {
     /// What to do; without one, `serve`.
     #[command(subcommand)]
-    pub command: Option<Command>,
+    command: Option<Command>,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+enum Command {
     /// Serve the API against the tenant configured by environment and `.env`.
     Serve,
     /// Serve the API with a built-in development issuer on loopback (no tenant, no network).
@@ -44,35 +45,35 @@ pub enum Command {
 
 /// Where the development key lives.
 #[derive(Debug, Args)]
-pub struct DataDir {
+struct DataDir {
     /// Folder holding the development signing key (created if missing).
     #[arg(long, default_value = DEFAULT_DATA_DIR, value_name = "DIR")]
-    pub data_dir: PathBuf,
+    data_dir: PathBuf,
 }
 
 /// What the minted token says.
 #[derive(Debug, Args)]
-pub struct TokenArgs {
+struct TokenArgs {
     /// The `sub` claim (the user).
     #[arg(long, value_parser = non_empty)]
-    pub sub: String,
+    sub: String,
     /// Space-separated `scope` claim, e.g. "read:messages openid".
     #[arg(long)]
-    pub scope: Option<String>,
+    scope: Option<String>,
     /// Comma-separated Auth0 RBAC `permissions`, e.g. read:messages,read:admin-messages.
     #[arg(long, value_delimiter = ',')]
-    pub permissions: Vec<String>,
+    permissions: Vec<String>,
     /// Lifetime, e.g. 90s, 15m, 1h, 7d.
     #[arg(long, default_value = "1h", value_parser = parse_ttl)]
-    pub ttl: Duration,
+    ttl: Duration,
     /// The `aud` claim.
     #[arg(long, default_value = DEV_AUDIENCE)]
-    pub aud: String,
+    aud: String,
     /// Print this many tokens, one per line, for subs `SUB-1` to `SUB-N` (for load tests).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub count: Option<u32>,
+    count: Option<u32>,
     #[command(flatten)]
-    pub data_dir: DataDir,
+    data_dir: DataDir,
 }
 
 fn non_empty(value: &str) -> Result<String, String> {
@@ -93,12 +94,18 @@ fn parse_ttl(value: &str) -> Result<Duration, String> {
     }
 }
 
-/// A failure of a command, printed as one line.
-pub type CliResult = Result<(), String>;
+/// The environment variables `serve` reads, for `--help`.
+fn settings_help() -> String {
+    let mut help = String::from("Environment (also read from .env):\n");
+    for (name, meaning, default) in VARIABLES {
+        help.push_str(&format!("  {name:<27} {meaning} [default: {default}]\n"));
+    }
+    help
+}
 
 impl Cli {
     /// Runs the chosen command.
-    pub async fn run(self) -> CliResult {
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
         match self.command.unwrap_or(Command::Serve) {
             Command::Serve => serve().await,
             Command::Dev(data_dir) => dev(&data_dir).await,
@@ -109,10 +116,9 @@ impl Cli {
     }
 }
 
-async fn serve() -> CliResult {
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let app = Application::build(settings).await.map_err(|e| e.to_string())?;
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+async fn serve() -> anyhow::Result<()> {
+    let app = Application::build(Settings::from_env()?).await?;
+    Ok(app.run_until_stopped().await?)
 }
 
 /// The settings of `dev`: `HOST`, `PORT`, `DATABASE_URL`... from the
@@ -136,7 +142,7 @@ fn dev_settings() -> Result<Settings, ConfigError> {
             ),
         });
     }
-    settings.audiences = vec![DEV_AUDIENCE.to_owned()];
+    settings.validation.audiences = vec![DEV_AUDIENCE.to_owned()];
     Ok(settings)
 }
 
@@ -149,27 +155,21 @@ fn dev_issuer_url(host: &str, port: u16) -> String {
     }
 }
 
-async fn dev(data_dir: &DataDir) -> CliResult {
-    let mut settings = dev_settings().map_err(|e| e.to_string())?;
-    let listener = startup::bind(&settings.host, settings.port).map_err(|e| e.to_string())?;
-    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    let issuer = DevIssuer::open(&data_dir.data_dir, dev_issuer_url(&settings.host, port))
-        .map_err(|e| e.to_string())?;
-    issuer.remember(&data_dir.data_dir).map_err(|e| e.to_string())?;
-    settings.issuer = issuer.issuer().to_owned();
-    settings.jwks_url = issuer
-        .jwks_url()
-        .parse()
-        .map_err(|e| format!("development JWKS URL: {e}"))?;
+async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {
+    let mut settings = dev_settings()?;
+    let listener = app::bind(&settings.host, settings.port)?;
+    let port = listener.local_addr().context("HOST, PORT")?.port();
+    let issuer = DevIssuer::open(&data_dir.data_dir, dev_issuer_url(&settings.host, port))?;
+    issuer.remember(&data_dir.data_dir)?;
+    settings.validation.issuer = issuer.issuer().to_owned();
+    settings.jwks_url = issuer.jwks_url().parse().context("development JWKS URL")?;
     settings.port = port;
     print_banner(&issuer, &settings)?;
-    let app = Application::build_on(settings, listener, Some(web::Data::new(issuer)))
-        .await
-        .map_err(|e| e.to_string())?;
-    app.run_until_stopped().await.map_err(|e| e.to_string())
+    let app = Application::build_on(settings, listener, Some(web::Data::new(issuer))).await?;
+    Ok(app.run_until_stopped().await?)
 }
 
-fn print_banner(issuer: &DevIssuer, settings: &Settings) -> CliResult {
+fn print_banner(issuer: &DevIssuer, settings: &Settings) -> anyhow::Result<()> {
     let api = issuer.issuer().trim_end_matches('/');
     let examples = [
         ("no permissions", "dev|user", None, "/api/private"),
@@ -194,7 +194,7 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings) -> CliResult {
     banner.push_str(&format!(
         "\nAPI:      {api}\nIssuer:   {}\nAudience: {DEV_AUDIENCE}\nDatabase: {}\n",
         issuer.issuer(),
-        redacted(&settings.database.url)
+        settings.database.redacted_url()
     ));
     for (label, sub, permission, path) in examples {
         let request = TokenRequest {
@@ -204,7 +204,7 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings) -> CliResult {
             ttl: Duration::from_secs(24 * 3600),
             audience: DEV_AUDIENCE.into(),
         };
-        let token = issuer.mint(&request).map_err(|e| e.to_string())?;
+        let token = issuer.mint(&request)?;
         banner.push_str(&format!(
             "\n# {label} ({sub}, valid 24h)\ncurl -H \"Authorization: Bearer {token}\" {api}{path}\n"
         ));
@@ -212,18 +212,18 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings) -> CliResult {
     print_lines([banner])
 }
 
-fn token(args: &TokenArgs) -> CliResult {
+fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let data_dir = &args.data_dir.data_dir;
     // The issuer `dev` last served as here; before any `dev` run, the one it
     // will serve as on `HOST` and `PORT`.
-    let issuer_url = match DevIssuer::remembered(data_dir).map_err(|e| e.to_string())? {
+    let issuer_url = match DevIssuer::remembered(data_dir)? {
         Some(issuer_url) => issuer_url,
         None => {
-            let settings = dev_settings().map_err(|e| e.to_string())?;
+            let settings = dev_settings()?;
             dev_issuer_url(&settings.host, settings.port)
         }
     };
-    let issuer = DevIssuer::open(data_dir, issuer_url).map_err(|e| e.to_string())?;
+    let issuer = DevIssuer::open(data_dir, issuer_url)?;
     let mut request = TokenRequest {
         sub: args.sub.clone(),
         scope: args.scope.clone(),
@@ -237,12 +237,12 @@ fn token(args: &TokenArgs) -> CliResult {
         audience: args.aud.clone(),
     };
     let Some(count) = args.count else {
-        return print_lines([issuer.mint(&request).map_err(|e| e.to_string())?]);
+        return print_lines([issuer.mint(&request)?]);
     };
     let tokens = (1..=count)
         .map(|n| {
             request.sub = format!("{}-{n}", args.sub);
-            issuer.mint(&request).map_err(|e| e.to_string())
+            issuer.mint(&request)
         })
         .collect::<Result<Vec<_>, _>>()?;
     print_lines(tokens)
@@ -250,34 +250,27 @@ fn token(args: &TokenArgs) -> CliResult {
 
 /// Writes `lines` to stdout. A reader that stops early (`| head`) ends the
 /// output quietly, as with any Unix tool.
-fn print_lines(lines: impl IntoIterator<Item = String>) -> CliResult {
+fn print_lines(lines: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = lines
         .into_iter()
         .try_for_each(|line| writeln!(out, "{line}"))
         .and_then(|()| out.flush());
     match written {
-        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("stdout: {err}")),
+        Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err).context("stdout"),
         _ => Ok(()),
     }
 }
 
-/// The database settings of `users` and `migrate`.
-fn database() -> Result<DbSettings, String> {
-    DbSettings::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
-        .map_err(|e| e.to_string())
-}
-
-fn users(json: bool) -> CliResult {
-    let database = database()?;
+fn users(json: bool) -> anyhow::Result<()> {
+    let database = config::database_settings_from_env()?;
     if !database.is_postgres() && !std::path::Path::new(&database.url).exists() {
-        return Err(format!(
+        bail!(
             "no database at {} (start the server, or run `migrate`, first)",
             database.url
-        ));
+        );
     }
-    let pool = db::connect(&database).map_err(|e| e.to_string())?;
-    let users = UserStore::new(pool).list().map_err(|e| e.to_string())?;
+    let users = users::list(&database)?;
     let time = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     if json {
         return print_lines(users.into_iter().map(|user| {
@@ -314,24 +307,12 @@ fn users(json: bool) -> CliResult {
     print_lines(table.chain(empty))
 }
 
-fn migrate() -> CliResult {
-    let database = database()?;
-    let url = redacted(&database.url);
-    let pool = db::connect(&database).map_err(|e| e.to_string())?;
-    let applied = db::run_migrations(&pool).map_err(|e| e.to_string())?;
+fn migrate() -> anyhow::Result<()> {
+    let database: DbSettings = config::database_settings_from_env()?;
+    let url = database.redacted_url();
+    let applied = db::migrate(&database)?;
     if applied.is_empty() {
         return print_lines([format!("{url}: no pending migrations")]);
     }
     print_lines(applied.iter().map(|version| format!("{url}: applied {version}")))
-}
-
-/// The URL without its password, for printing.
-fn redacted(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
-    }
 }

@@ -2,24 +2,25 @@
 //!
 //! Every setting is validated here, once, at start: a bad value stops the
 //! server with one line naming the variable, instead of failing later on a
-//! request.
+//! request. [`VARIABLES`] lists them all, for `--help` and `.env.example`.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
-use url::{Host, Url};
+use url::Url;
 
+use crate::auth::keys::is_loopback;
+use crate::auth::{KeyStoreSettings, ValidationSettings};
 use crate::db::DbSettings;
 
 /// Everything the server needs to start, already validated.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The exact `iss` a token must carry.
-    pub issuer: String,
-    /// Accepted `aud` values; a token must name at least one of them.
-    pub audiences: Vec<String>,
+    /// What a token must say to be accepted.
+    pub validation: ValidationSettings,
     /// Where the signing keys (JWKS) are published.
     pub jwks_url: Url,
+    /// Timing of the signing-key cache.
+    pub keys: KeyStoreSettings,
     /// The users database.
     pub database: DbSettings,
     /// Address to bind.
@@ -28,83 +29,11 @@ pub struct Settings {
     pub port: u16,
     /// The one browser origin CORS allows.
     pub client_origin_url: String,
-    /// Clock skew tolerated on `exp` and `nbf`.
-    pub leeway: Duration,
-    /// Timing of the signing-key cache.
-    pub keys: KeyStoreSettings,
-    /// Most verified tokens kept in memory (0: no token cache).
-    pub token_cache_size: u64,
     /// How often a known user's `last_seen_at` is written, at most.
     pub last_seen_interval: Duration,
     /// HTTP worker threads; `None`: one per CPU core, as actix-web counts them
     /// (which ignores a container's CPU quota: set it there).
     pub workers: Option<usize>,
-}
-
-/// How the signing-key store fetches, caches and refreshes keys.
-#[derive(Debug, Clone)]
-pub struct KeyStoreSettings {
-    /// Limit for one JWKS request, connect to last byte.
-    pub fetch_timeout: Duration,
-    /// Minimum time between two fetches triggered by unknown `kid`s; also
-    /// the retry interval while fetches fail.
-    pub refetch_cooldown: Duration,
-    /// Cache lifetime when the JWKS response has no `Cache-Control: max-age`.
-    pub default_ttl: Duration,
-    /// Lower clamp of a `max-age`.
-    pub min_ttl: Duration,
-    /// Upper clamp of a `max-age`.
-    pub max_ttl: Duration,
-    /// How long the last good keys stay usable while refreshes fail.
-    pub max_stale: Duration,
-}
-
-impl Default for KeyStoreSettings {
-    fn default() -> Self {
-        Self {
-            fetch_timeout: Duration::from_secs(5),
-            refetch_cooldown: Duration::from_secs(30),
-            default_ttl: Duration::from_secs(600),
-            min_ttl: Duration::from_secs(60),
-            max_ttl: Duration::from_secs(24 * 3600),
-            max_stale: Duration::from_secs(24 * 3600),
-        }
-    }
-}
-
-impl KeyStoreSettings {
-    fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let defaults = Self::default();
-        let secs = |variable: &'static str, default: Duration| match get(variable) {
-            Some(raw) => positive_secs(variable, &raw),
-            None => Ok(default),
-        };
-        let settings = Self {
-            fetch_timeout: secs("JWKS_FETCH_TIMEOUT_SECS", defaults.fetch_timeout)?,
-            refetch_cooldown: secs("JWKS_REFETCH_COOLDOWN_SECS", defaults.refetch_cooldown)?,
-            default_ttl: secs("JWKS_CACHE_TTL_SECS", defaults.default_ttl)?,
-            min_ttl: secs("JWKS_MIN_TTL_SECS", defaults.min_ttl)?,
-            max_ttl: secs("JWKS_MAX_TTL_SECS", defaults.max_ttl)?,
-            max_stale: secs("JWKS_MAX_STALE_SECS", defaults.max_stale)?,
-        };
-        if settings.min_ttl > settings.max_ttl {
-            return Err(ConfigError::new(
-                "JWKS_MIN_TTL_SECS",
-                "must not exceed JWKS_MAX_TTL_SECS",
-            ));
-        }
-        if !(settings.min_ttl..=settings.max_ttl).contains(&settings.default_ttl) {
-            return Err(ConfigError::new(
-                "JWKS_CACHE_TTL_SECS",
-                format!(
-                    "must lie between JWKS_MIN_TTL_SECS and JWKS_MAX_TTL_SECS ({}-{} s)",
-                    settings.min_ttl.as_secs(),
-                    settings.max_ttl.as_secs()
-                ),
-            ));
-        }
-        Ok(settings)
-    }
 }
 
 /// A setting that is missing or malformed; its `Display` is the one line
@@ -118,48 +47,77 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+/// Every variable `serve` reads: name, meaning, default.
+#[rustfmt::skip]
+pub const VARIABLES: &[(&str, &str, &str)] = &[
+    ("AUTH0_DOMAIN", "tenant domain, e.g. dev-abc.us.auth0.com", "required unless AUTH0_ISSUER is set"),
+    ("AUTH0_AUDIENCE", "API identifier; a comma-separated list accepts any of them", "required"),
+    ("AUTH0_ISSUER", "the exact `iss` expected", "https://{AUTH0_DOMAIN}/"),
+    ("AUTH0_JWKS_URL", "where the signing keys are published", "{AUTH0_ISSUER}.well-known/jwks.json"),
+    ("AUTH0_LEEWAY_SECS", "clock skew tolerated on exp and nbf", "60"),
+    ("JWKS_FETCH_TIMEOUT_SECS", "limit for one JWKS fetch", "5"),
+    ("JWKS_REFETCH_COOLDOWN_SECS", "minimum time between fetches for unknown kids; retry interval", "30"),
+    ("JWKS_CACHE_TTL_SECS", "key lifetime when the JWKS has no max-age", "600"),
+    ("JWKS_MIN_TTL_SECS", "lower clamp of a max-age", "60"),
+    ("JWKS_MAX_TTL_SECS", "upper clamp of a max-age", "86400"),
+    ("JWKS_MAX_STALE_SECS", "how long the last good keys last once refreshes fail", "86400"),
+    ("DATABASE_URL", "a SQLite file, or a postgres:// URL", "app.db"),
+    ("DATABASE_POOL_SIZE", "PostgreSQL connections writing users rows", "4"),
+    ("DATABASE_TIMEOUT_SECS", "how long a database operation may wait before a 503", "5"),
+    ("TOKEN_CACHE_SIZE", "most verified tokens kept in memory (0: off)", "10000"),
+    ("LAST_SEEN_INTERVAL_SECS", "a known user's last_seen_at is written at most this often", "300"),
+    ("HOST", "address to bind", "127.0.0.1"),
+    ("PORT", "port to bind", "6060"),
+    ("WORKERS", "HTTP worker threads", "one per core"),
+    ("CLIENT_ORIGIN_URL", "the browser origin CORS allows", "http://localhost:4040"),
+    ("RUST_LOG", "log filter (debug: each refusal; info,access=debug: access log)", "info"),
+];
+
+/// Reads variables through a lookup, each with its parser: one place that
+/// turns "missing", "empty" and "malformed" into a [`ConfigError`].
+struct Variables<F> {
+    lookup: F,
+}
+
+impl<F: Fn(&str) -> Option<String>> Variables<F> {
+    /// The trimmed value; empty counts as unset.
+    fn raw(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `name` parsed, or `default` when unset.
+    fn get<T>(
+        &self,
+        name: &'static str,
+        default: T,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        match self.raw(name) {
+            Some(raw) => parse(&raw).map_err(|problem| ConfigError::new(name, problem)),
+            None => Ok(default),
+        }
+    }
+
+    /// `name` parsed, or the error `missing` when unset.
+    fn required<T>(
+        &self,
+        name: &'static str,
+        missing: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let raw = self.raw(name).ok_or_else(|| ConfigError::new(name, missing))?;
+        parse(&raw).map_err(|problem| ConfigError::new(name, problem))
+    }
+}
+
 impl ConfigError {
     fn new(variable: &'static str, problem: impl Into<String>) -> Self {
         Self {
             variable,
             problem: problem.into(),
         }
-    }
-}
-
-impl DbSettings {
-    /// Reads `DATABASE_URL` (default `app.db`), `DATABASE_POOL_SIZE` and
-    /// `DATABASE_TIMEOUT_SECS`.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let url = get("DATABASE_URL").unwrap_or_else(|| "app.db".into());
-        // Diesel's CLI accepts `sqlite://path`; the path is what SQLite opens.
-        let url = match url.strip_prefix("sqlite://") {
-            Some(path) => path.to_owned(),
-            None => url,
-        };
-        if url.starts_with("file:") || url == ":memory:" {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                format!("expected a SQLite file path or a postgres:// URL, got {url:?}"),
-            ));
-        }
-        let mut settings = DbSettings::new(url);
-        if let Some(raw) = get("DATABASE_POOL_SIZE") {
-            settings.pool_size = raw
-                .parse()
-                .ok()
-                .filter(|size| (1..=1000).contains(size))
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "DATABASE_POOL_SIZE",
-                        format!("expected a number from 1 to 1000, got {raw:?}"),
-                    )
-                })?;
-        }
-        if let Some(raw) = get("DATABASE_TIMEOUT_SECS") {
-            settings.connect_timeout = positive_secs("DATABASE_TIMEOUT_SECS", &raw)?;
-        }
-        Ok(settings)
     }
 }
 
@@ -172,174 +130,195 @@ impl Settings {
     /// Reads the settings through `lookup` (the environment, or a map in tests).
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| {
-            lookup(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+        let vars = Variables { lookup };
+        let issuer = vars.get("AUTH0_ISSUER", None, |raw| {
+            trusted_url(raw).map(|_| Some(raw.to_owned()))
+        })?;
+        let issuer = match issuer {
+            Some(issuer) => issuer,
+            None => vars.required(
+                "AUTH0_DOMAIN",
+                "required (your tenant domain, e.g. dev-abc.us.auth0.com), unless AUTH0_ISSUER is set",
+                issuer_from_domain,
+            )?,
         };
-
-        let issuer = match (get("AUTH0_ISSUER"), get("AUTH0_DOMAIN")) {
-            (Some(issuer), _) => {
-                parse_trusted_url("AUTH0_ISSUER", &issuer)?;
-                issuer
-            }
-            (None, Some(domain)) => issuer_from_domain(&domain)?,
-            (None, None) => {
-                return Err(ConfigError::new(
-                    "AUTH0_DOMAIN",
-                    "required (your tenant domain, e.g. dev-abc.us.auth0.com), unless AUTH0_ISSUER is set",
-                ));
-            }
-        };
-        let audiences = parse_audiences(get("AUTH0_AUDIENCE"))?;
-        let jwks_url = match get("AUTH0_JWKS_URL") {
+        let default_jwks_url = format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'));
+        let jwks_url = vars.get("AUTH0_JWKS_URL", None, |raw| trusted_url(raw).map(Some))?;
+        let jwks_url = match jwks_url {
             Some(url) => url,
-            None => format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')),
+            None => {
+                trusted_url(&default_jwks_url).map_err(|problem| ConfigError::new("AUTH0_ISSUER", problem))?
+            }
         };
-        let jwks_url = parse_trusted_url("AUTH0_JWKS_URL", &jwks_url)?;
-        let port = match get("PORT") {
-            Some(port) => port.parse().map_err(|_| {
-                ConfigError::new("PORT", format!("expected a port number 0-65535, got {port:?}"))
+        let validation = ValidationSettings {
+            issuer,
+            audiences: vars.required(
+                "AUTH0_AUDIENCE",
+                "required (your API identifier, e.g. https://hello-world.example.com; comma-separated for several)",
+                audiences,
+            )?,
+            leeway: vars.get("AUTH0_LEEWAY_SECS", Duration::from_secs(60), secs)?,
+            token_cache_size: vars.get("TOKEN_CACHE_SIZE", 10_000, |raw| {
+                raw.parse().map_err(|_| format!("expected a number of tokens, got {raw:?}"))
             })?,
-            None => 6060,
-        };
-        let leeway = match get("AUTH0_LEEWAY_SECS") {
-            Some(secs) => parse_secs("AUTH0_LEEWAY_SECS", &secs)?,
-            None => Duration::from_secs(60),
-        };
-        let keys = KeyStoreSettings::from_lookup(get)?;
-        let client_origin_url =
-            parse_origin(&get("CLIENT_ORIGIN_URL").unwrap_or_else(|| "http://localhost:4040".into()))?;
-
-        let token_cache_size = match get("TOKEN_CACHE_SIZE") {
-            Some(raw) => raw.parse().map_err(|_| {
-                ConfigError::new(
-                    "TOKEN_CACHE_SIZE",
-                    format!("expected a number of tokens, got {raw:?}"),
-                )
-            })?,
-            None => 10_000,
-        };
-        let last_seen_interval = match get("LAST_SEEN_INTERVAL_SECS") {
-            Some(raw) => parse_secs("LAST_SEEN_INTERVAL_SECS", &raw)?,
-            None => Duration::from_secs(300),
-        };
-        let workers = match get("WORKERS") {
-            Some(raw) => Some(
-                raw.parse()
-                    .ok()
-                    .filter(|n| (1..=1024).contains(n))
-                    .ok_or_else(|| {
-                        ConfigError::new(
-                            "WORKERS",
-                            format!("expected a number of threads from 1 to 1024, got {raw:?}"),
-                        )
-                    })?,
-            ),
-            None => None,
         };
         Ok(Self {
-            issuer,
-            audiences,
+            validation,
             jwks_url,
-            database: DbSettings::from_lookup(get)?,
-            host: get("HOST").unwrap_or_else(|| "127.0.0.1".into()),
-            port,
-            client_origin_url,
-            leeway,
-            keys,
-            token_cache_size,
-            last_seen_interval,
-            workers,
+            keys: key_store_settings(&vars)?,
+            database: database_settings(&vars)?,
+            host: vars.get("HOST", "127.0.0.1".to_owned(), |raw| Ok(raw.to_owned()))?,
+            port: vars.get("PORT", 6060, |raw| {
+                raw.parse()
+                    .map_err(|_| format!("expected a port number 0-65535, got {raw:?}"))
+            })?,
+            client_origin_url: vars.get("CLIENT_ORIGIN_URL", "http://localhost:4040".to_owned(), origin)?,
+            last_seen_interval: vars.get("LAST_SEEN_INTERVAL_SECS", Duration::from_secs(300), secs)?,
+            workers: vars.get("WORKERS", None, |raw| {
+                number_in(raw, 1..=1024, "a number of threads").map(Some)
+            })?,
         })
     }
 }
 
-fn issuer_from_domain(domain: &str) -> Result<String, ConfigError> {
-    let looks_like_host = !domain.contains("://")
-        && !domain.contains('/')
-        && Url::parse(&format!("https://{domain}/")).is_ok_and(|u| u.host_str().is_some());
-    if !looks_like_host {
+fn key_store_settings<F: Fn(&str) -> Option<String>>(
+    vars: &Variables<F>,
+) -> Result<KeyStoreSettings, ConfigError> {
+    let defaults = KeyStoreSettings::default();
+    let settings = KeyStoreSettings {
+        fetch_timeout: vars.get("JWKS_FETCH_TIMEOUT_SECS", defaults.fetch_timeout, positive_secs)?,
+        refetch_cooldown: vars.get(
+            "JWKS_REFETCH_COOLDOWN_SECS",
+            defaults.refetch_cooldown,
+            positive_secs,
+        )?,
+        default_ttl: vars.get("JWKS_CACHE_TTL_SECS", defaults.default_ttl, positive_secs)?,
+        min_ttl: vars.get("JWKS_MIN_TTL_SECS", defaults.min_ttl, positive_secs)?,
+        max_ttl: vars.get("JWKS_MAX_TTL_SECS", defaults.max_ttl, positive_secs)?,
+        max_stale: vars.get("JWKS_MAX_STALE_SECS", defaults.max_stale, positive_secs)?,
+    };
+    if settings.min_ttl > settings.max_ttl {
         return Err(ConfigError::new(
-            "AUTH0_DOMAIN",
+            "JWKS_MIN_TTL_SECS",
+            "must not exceed JWKS_MAX_TTL_SECS",
+        ));
+    }
+    if !(settings.min_ttl..=settings.max_ttl).contains(&settings.default_ttl) {
+        return Err(ConfigError::new(
+            "JWKS_CACHE_TTL_SECS",
             format!(
-                "expected a bare domain such as dev-abc.us.auth0.com (no scheme, no path), got {domain:?}"
+                "must lie between JWKS_MIN_TTL_SECS and JWKS_MAX_TTL_SECS ({}-{} s)",
+                settings.min_ttl.as_secs(),
+                settings.max_ttl.as_secs()
             ),
         ));
     }
-    Ok(format!("https://{domain}/"))
+    Ok(settings)
 }
 
-fn parse_audiences(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+/// `DATABASE_URL` (default `app.db`), `DATABASE_POOL_SIZE` and
+/// `DATABASE_TIMEOUT_SECS`; also what `users` and `migrate` read.
+pub fn database_settings_from_env() -> Result<DbSettings, ConfigError> {
+    database_settings(&Variables {
+        lookup: |name: &str| std::env::var(name).ok(),
+    })
+}
+
+fn database_settings<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<DbSettings, ConfigError> {
+    let url = vars.get("DATABASE_URL", "app.db".to_owned(), |raw| {
+        // Diesel's CLI accepts `sqlite://path`; the path is what SQLite opens.
+        let url = raw.strip_prefix("sqlite://").unwrap_or(raw);
+        if url.starts_with("file:") || url == ":memory:" {
+            Err(format!(
+                "expected a SQLite file path or a postgres:// URL, got {url:?}"
+            ))
+        } else {
+            Ok(url.to_owned())
+        }
+    })?;
+    let defaults = DbSettings::new(url);
+    Ok(DbSettings {
+        pool_size: vars.get("DATABASE_POOL_SIZE", defaults.pool_size, |raw| {
+            number_in(raw, 1..=1000, "a number")
+        })?,
+        connect_timeout: vars.get("DATABASE_TIMEOUT_SECS", defaults.connect_timeout, positive_secs)?,
+        ..defaults
+    })
+}
+
+fn issuer_from_domain(domain: &str) -> Result<String, String> {
+    let looks_like_host = !domain.contains("://")
+        && !domain.contains('/')
+        && Url::parse(&format!("https://{domain}/")).is_ok_and(|u| u.host_str().is_some());
+    if looks_like_host {
+        Ok(format!("https://{domain}/"))
+    } else {
+        Err(format!(
+            "expected a bare domain such as dev-abc.us.auth0.com (no scheme, no path), got {domain:?}"
+        ))
+    }
+}
+
+fn audiences(raw: &str) -> Result<Vec<String>, String> {
     let audiences: Vec<String> = raw
-        .unwrap_or_default()
         .split(',')
         .map(str::trim)
         .filter(|a| !a.is_empty())
         .map(str::to_owned)
         .collect();
     if audiences.is_empty() {
-        return Err(ConfigError::new(
-            "AUTH0_AUDIENCE",
-            "required (your API identifier, e.g. https://hello-world.example.com; comma-separated for several)",
-        ));
+        Err("expected at least one audience".into())
+    } else {
+        Ok(audiences)
     }
-    Ok(audiences)
 }
 
 /// The issuer and its keys are trusted over https only; plain http is
 /// allowed only to this machine.
-fn parse_trusted_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw)
-        .map_err(|e| ConfigError::new(variable, format!("expected an absolute URL, got {raw:?} ({e})")))?;
+fn trusted_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("expected an absolute URL, got {raw:?} ({e})"))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
-        _ => Err(ConfigError::new(
-            variable,
-            format!("expected an https URL (http only for a loopback host), got {raw:?}"),
+        _ => Err(format!(
+            "expected an https URL (http only for a loopback host), got {raw:?}"
         )),
-    }
-}
-
-/// True for `localhost`, 127.0.0.0/8 and `::1`.
-pub fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        None => false,
     }
 }
 
 /// The browser origin, as browsers send it: scheme, host and port only
 /// (`http://localhost:4040/` becomes `http://localhost:4040`).
-fn parse_origin(raw: &str) -> Result<String, ConfigError> {
+fn origin(raw: &str) -> Result<String, String> {
     Url::parse(raw)
         .ok()
         .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
         .filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none())
         .map(|u| u.origin().ascii_serialization())
-        .ok_or_else(|| {
-            ConfigError::new(
-                "CLIENT_ORIGIN_URL",
-                format!("expected an origin such as http://localhost:4040 (no path), got {raw:?}"),
-            )
-        })
+        .ok_or_else(|| format!("expected an origin such as http://localhost:4040 (no path), got {raw:?}"))
 }
 
-fn parse_secs(variable: &'static str, raw: &str) -> Result<Duration, ConfigError> {
-    raw.parse::<u64>().map(Duration::from_secs).map_err(|_| {
-        ConfigError::new(
-            variable,
-            format!("expected a whole number of seconds, got {raw:?}"),
+fn number_in<T>(raw: &str, range: std::ops::RangeInclusive<T>, what: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display,
+{
+    raw.parse().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+        format!(
+            "expected {what} from {} to {}, got {raw:?}",
+            range.start(),
+            range.end()
         )
     })
 }
 
-fn positive_secs(variable: &'static str, raw: &str) -> Result<Duration, ConfigError> {
-    match parse_secs(variable, raw)? {
-        d if d.is_zero() => Err(ConfigError::new(variable, "expected at least 1 second, got 0")),
+fn secs(raw: &str) -> Result<Duration, String> {
+    raw.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("expected a whole number of seconds, got {raw:?}"))
+}
+
+fn positive_secs(raw: &str) -> Result<Duration, String> {
+    match secs(raw)? {
+        d if d.is_zero() => Err("expected at least 1 second, got 0".into()),
         d => Ok(d),
     }
 }
@@ -361,12 +340,12 @@ mod tests {
             ("AUTH0_AUDIENCE", "https://api"),
         ])
         .unwrap();
-        assert_eq!(s.issuer, "https://dev-abc.us.auth0.com/");
+        assert_eq!(s.validation.issuer, "https://dev-abc.us.auth0.com/");
         assert_eq!(
             s.jwks_url.as_str(),
             "https://dev-abc.us.auth0.com/.well-known/jwks.json"
         );
-        assert_eq!(s.audiences, vec!["https://api"]);
+        assert_eq!(s.validation.audiences, vec!["https://api"]);
         assert_eq!(
             (s.host.as_str(), s.port, s.database.url.as_str()),
             ("127.0.0.1", 6060, "app.db")
@@ -376,7 +355,7 @@ mod tests {
     #[test]
     fn audience_list_is_split_on_commas() {
         let s = settings(&[("AUTH0_DOMAIN", "t.auth0.com"), ("AUTH0_AUDIENCE", " a , b,,c ")]).unwrap();
-        assert_eq!(s.audiences, vec!["a", "b", "c"]);
+        assert_eq!(s.validation.audiences, vec!["a", "b", "c"]);
     }
 
     #[test]
@@ -403,6 +382,7 @@ mod tests {
     fn malformed_values_name_the_variable() {
         let cases = [
             ("AUTH0_DOMAIN", "https://t.auth0.com/"),
+            ("AUTH0_AUDIENCE", " , "),
             ("PORT", "http"),
             ("PORT", "70000"),
             ("CLIENT_ORIGIN_URL", "*"),
@@ -413,6 +393,7 @@ mod tests {
             ("JWKS_CACHE_TTL_SECS", "30"),
             ("JWKS_MAX_STALE_SECS", "1d"),
             ("JWKS_MIN_TTL_SECS", "90000"),
+            ("DATABASE_URL", ":memory:"),
             ("DATABASE_POOL_SIZE", "0"),
             ("DATABASE_TIMEOUT_SECS", "0"),
             ("TOKEN_CACHE_SIZE", "many"),
@@ -428,6 +409,23 @@ mod tests {
             let error = settings(&vars).unwrap_err();
             assert_eq!(error.variable, variable, "{variable}={value}");
             assert!(error.to_string().contains(variable), "{error}");
+        }
+    }
+
+    #[test]
+    fn every_variable_read_is_listed() {
+        let read = std::cell::RefCell::new(Vec::new());
+        let _ = Settings::from_lookup(|name| {
+            read.borrow_mut().push(name.to_owned());
+            match name {
+                "AUTH0_DOMAIN" => Some("t.auth0.com".into()),
+                "AUTH0_AUDIENCE" => Some("a".into()),
+                _ => None,
+            }
+        })
+        .unwrap();
+        for name in read.into_inner() {
+            assert!(VARIABLES.iter().any(|(listed, ..)| *listed == name), "{name}");
         }
     }
 

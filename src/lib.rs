@@ -1,13 +1,21 @@
 //! An Auth0-protected API on actix-web: strict RS256 bearer-token validation
 //! against the tenant's JWKS, permission classes on routes, and a Diesel
 //! users table keyed by the token's `sub`.
+//!
+//! What a user of the crate needs: [`routes::configure`] and
+//! [`auth::require`] with the permission classes to guard routes,
+//! [`auth::AuthenticatedUser`] in handlers, [`config::Settings`] and
+//! [`app::Application`] to start, [`db::migrate`] and [`users`] for the
+//! table, and [`dev`] to work without a tenant.
 
+pub mod app;
 pub mod auth;
-pub mod cli;
 pub mod config;
 pub mod db;
-pub mod dev_issuer;
+pub mod dev;
 pub mod routes;
-pub mod schema;
-pub mod signing;
-pub mod startup;
+#[allow(missing_docs, unreachable_pub)]
+mod schema;
+#[cfg(feature = "test-support")]
+pub mod test_support;
+pub mod users;

@@ -1,8 +1,12 @@
-//! `actix-auth0-api`: loads `.env`, parses the command line and runs it.
+//! `actix-auth0-api`: loads `.env`, parses the command line, sets up logging,
+//! runs the command and turns its outcome into an exit code: 0 on success,
+//! 2 for bad arguments, 1 for any other failure, each failure one line on
+//! standard error.
+
+mod cli;
 
 use std::process::ExitCode;
 
-use actix_auth0_api::cli::Cli;
 use clap::Parser;
 
 /// `message` up to its first blank line (clap's usage block), folded onto
@@ -14,10 +18,9 @@ fn one_line(message: &str) -> String {
 
 #[actix_web::main]
 async fn main() -> ExitCode {
-    // libpq initialises OpenSSL with a clean-up at exit, which tears it down
-    // under a pool thread still opening a PostgreSQL connection: a crash
-    // (SIGSEGV) after the work is done. Initialised here first, OpenSSL
-    // registers no such clean-up.
+    // libpq initialises OpenSSL with a clean-up at exit, which can tear it
+    // down under a thread still opening a PostgreSQL connection. Initialised
+    // here first, OpenSSL registers no such clean-up.
     openssl_sys::init();
     if let Err(err) = dotenvy::dotenv()
         && !err.not_found()
@@ -25,7 +28,7 @@ async fn main() -> ExitCode {
         eprintln!("error: .env: {}", one_line(&err.to_string()));
         return ExitCode::FAILURE;
     }
-    let cli = match Cli::try_parse() {
+    let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version
         Err(err) => {
@@ -37,7 +40,7 @@ async fn main() -> ExitCode {
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", one_line(&err));
+            eprintln!("error: {}", one_line(&format!("{err:#}")));
             ExitCode::FAILURE
         }
     }

@@ -1,20 +1,18 @@
 //! Fuzzes the path from a raw `Authorization` header to claims: bearer
-//! parsing, JOSE header, key lookup, signature, claims and permission check.
-//! Nothing may panic, whatever the bytes.
+//! parsing, JOSE header, key lookup, signature, claims and permission check,
+//! both as a new token (full verification) and as a repeat (through the
+//! verified-token cache). Nothing may panic, whatever the bytes, and the two
+//! paths must agree.
 //!
 //! `RUSTC_BOOTSTRAP=1 cargo fuzz run header_to_claims -- -max_total_time=60`
 
 #![no_main]
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use actix_auth0_api::auth::bearer::bearer_token;
-use actix_auth0_api::auth::keys::KeyStore;
-use actix_auth0_api::auth::{HasPermission, Permission, TokenValidator};
-use actix_auth0_api::config::Settings;
-use actix_auth0_api::dev_issuer::{DEV_AUDIENCE, DevIssuer};
+use actix_auth0_api::dev::{DEV_AUDIENCE, DevIssuer};
+use actix_auth0_api::test_support::{Validator, bearer_token};
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
@@ -24,7 +22,7 @@ const SEED_ISSUER: &str = "http://127.0.0.1:6060/";
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
-    validator: TokenValidator,
+    validator: Validator,
 }
 
 fn harness() -> &'static Harness {
@@ -33,17 +31,10 @@ fn harness() -> &'static Harness {
         // A fuzzing-only development key, committed so that seeds really verify.
         let issuer = DevIssuer::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dev-issuer"), SEED_ISSUER.into())
             .expect("fuzz/dev-issuer/signing-key.pem");
-        let vars = HashMap::from([
-            ("AUTH0_ISSUER", SEED_ISSUER.to_owned()),
-            ("AUTH0_AUDIENCE", DEV_AUDIENCE.to_owned()),
-            // Nothing listens there: an unknown kid fails fast, then cools down.
-            ("AUTH0_JWKS_URL", "http://127.0.0.1:9/jwks.json".to_owned()),
-        ]);
-        let settings = Settings::from_lookup(|name| vars.get(name).cloned()).unwrap();
-        let store = KeyStore::new(settings.jwks_url.clone(), settings.keys.clone()).unwrap();
-        store.load_document(issuer.public_jwks().to_string().as_bytes()).unwrap();
+        let settings = Validator::settings(SEED_ISSUER, DEV_AUDIENCE);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        Harness { runtime, validator: TokenValidator::new(&settings, Arc::new(store)) }
+        let validator = runtime.block_on(async { Validator::new(&settings, &issuer.public_jwks()) });
+        Harness { runtime, validator }
     })
 }
 
@@ -53,7 +44,14 @@ fuzz_target!(|data: &[u8]| {
     headers.insert(AUTHORIZATION, value);
     let Ok(token) = bearer_token(&headers) else { return };
     let harness = harness();
-    if let Ok(verified) = harness.runtime.block_on(harness.validator.verify(token)) {
-        let _ = HasPermission::new("read:messages").check(&verified.principal);
+    let verified = harness.runtime.block_on(harness.validator.verify(&token));
+    // Twice through the cache: the first fills it, the second is a hit.
+    for _ in 0..2 {
+        let cached = harness.runtime.block_on(harness.validator.validate(&token));
+        assert_eq!(cached.is_ok(), verified.is_ok(), "cache and verification disagree");
+        if let (Ok(cached), Ok(verified)) = (&cached, &verified) {
+            assert_eq!(cached, verified);
+            let _ = cached.has_permission("read:messages");
+        }
     }
 });

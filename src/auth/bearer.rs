@@ -1,12 +1,44 @@
 //! Reading the bearer token from the `Authorization` header (RFC 6750 §2.1).
 //!
 //! Only the header is consulted: never a query string, a form field or a
-//! cookie. The scheme is case-insensitive, as RFC 7235 says.
+//! cookie. The scheme is case-insensitive, as RFC 7235 says, and a header
+//! that is not exactly `Bearer <b64token>` is refused with a reason.
 
-use actix_web::http::header::{self, HeaderMap};
+use std::future::{Ready, ready};
+use std::ops::Range;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::{FromRequest, HttpRequest};
 
 use crate::auth::error::AuthError;
-use crate::auth::validator::MAX_TOKEN_BYTES;
+use crate::auth::token::MAX_TOKEN_BYTES;
+
+/// The bearer token of a request, as the extractor that actix-web-httpauth's
+/// middleware runs before the validator. Holds the header value (a
+/// reference-counted buffer), so extracting it copies nothing.
+#[derive(Debug, Clone)]
+pub struct BearerToken {
+    value: HeaderValue,
+    token: Range<usize>,
+}
+
+impl BearerToken {
+    /// The token, without the scheme.
+    pub fn token(&self) -> &str {
+        // Checked to be UTF-8 when extracted.
+        std::str::from_utf8(&self.value.as_bytes()[self.token.clone()]).unwrap_or_default()
+    }
+}
+
+impl FromRequest for BearerToken {
+    type Error = AuthError;
+    type Future = Ready<Result<Self, AuthError>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(bearer_token(req.headers()).inspect_err(|refusal| refusal.log(req)))
+    }
+}
 
 /// The token carried by the request's single `Authorization: Bearer` header.
 ///
@@ -14,7 +46,7 @@ use crate::auth::validator::MAX_TOKEN_BYTES;
 /// bytes; the token's own syntax ([`check_b64token`]) is checked by the
 /// validator before decoding, which a token already verified (and cached)
 /// skips. The slower checks that pick an error message run only on refusal.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION);
     let value = values.next().ok_or(AuthError::MissingCredentials)?;
     if values.next().is_some() {
@@ -23,10 +55,11 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     if value.len() > MAX_TOKEN_BYTES + 64 {
         return Err(AuthError::InvalidToken("token too large".into()));
     }
-    let bytes = trim_spaces(value.as_bytes());
-    let (scheme, token) = match bytes.iter().position(|b| *b == b' ') {
-        Some(space) => (&bytes[..space], trim_spaces(&bytes[space..])),
-        None => (bytes, &b""[..]),
+    let bytes = value.as_bytes();
+    let (start, end) = trim_spaces(bytes, 0..bytes.len());
+    let (scheme, token) = match bytes[start..end].iter().position(|b| *b == b' ') {
+        Some(space) => (start..start + space, trim_spaces(bytes, start + space..end)),
+        None => (start..end, (end, end)),
     };
     let refuse = |why| {
         if value.to_str().is_err() {
@@ -35,18 +68,23 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
             AuthError::InvalidRequest(why)
         }
     };
-    if !scheme.eq_ignore_ascii_case(b"bearer") {
+    if !bytes[scheme].eq_ignore_ascii_case(b"bearer") {
         return Err(refuse("expected the Bearer authentication scheme"));
     }
+    let token = token.0..token.1;
     if token.is_empty() {
         return Err(refuse("empty bearer token"));
     }
-    std::str::from_utf8(token).map_err(|_| refuse("malformed bearer token"))
+    std::str::from_utf8(&bytes[token.clone()]).map_err(|_| refuse("malformed bearer token"))?;
+    Ok(BearerToken {
+        value: value.clone(),
+        token,
+    })
 }
 
 /// Refuses a token that is not RFC 6750's `b64token` (a malformed request,
 /// not an invalid token: no JWT can contain those bytes).
-pub fn check_b64token(token: &str) -> Result<(), AuthError> {
+pub(crate) fn check_b64token(token: &str) -> Result<(), AuthError> {
     if is_b64token(token.as_bytes()) {
         Ok(())
     } else if token.is_ascii() {
@@ -58,13 +96,15 @@ pub fn check_b64token(token: &str) -> Result<(), AuthError> {
     }
 }
 
-fn trim_spaces(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| *b != b' ').unwrap_or(bytes.len());
-    let end = bytes
+/// `range` of `bytes` without its leading and trailing spaces, as bounds.
+fn trim_spaces(bytes: &[u8], range: Range<usize>) -> (usize, usize) {
+    let part = &bytes[range.clone()];
+    let start = part.iter().position(|b| *b != b' ').unwrap_or(part.len());
+    let end = part
         .iter()
         .rposition(|b| *b != b' ')
         .map_or(start, |last| last + 1);
-    &bytes[start..end]
+    (range.start + start, range.start + end)
 }
 
 /// The characters of RFC 6750's `b64token` (before its trailing `=`s).
@@ -89,14 +129,15 @@ fn is_b64token(token: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use actix_web::http::header::HeaderValue;
 
     fn parse(values: &[&str]) -> Result<String, AuthError> {
         let mut headers = HeaderMap::new();
         for value in values {
             headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
         }
-        bearer_token(&headers).and_then(|token| check_b64token(token).map(|()| token.to_owned()))
+        let bearer = bearer_token(&headers)?;
+        check_b64token(bearer.token())?;
+        Ok(bearer.token().to_owned())
     }
 
     #[test]

@@ -1,15 +1,20 @@
 //! Why a request was refused, and how that refusal looks on the wire
 //! (RFC 6750 challenge plus a JSON body).
+//!
+//! One deliberate departure: RFC 6750 section 3.1 suggests 400 for
+//! `invalid_request`. A malformed `Authorization` header is answered 401
+//! here, with the challenge, because what the client must do is the same as
+//! for a bad token: present valid credentials.
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 /// The `realm` every challenge names.
-pub const REALM: &str = "api";
+const REALM: &str = "api";
 
 /// A refused request. Descriptions say what failed and never echo the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,6 +43,10 @@ pub enum AuthError {
     /// The users table could not be reached.
     #[error("database unavailable")]
     DatabaseUnavailable,
+    /// A guarded route in an app that registered no token validator or
+    /// users store: a programming error, answered 500 and logged.
+    #[error("authentication is not configured: {0}")]
+    Misconfigured(&'static str),
 }
 
 #[derive(Serialize)]
@@ -48,6 +57,16 @@ struct ErrorBody<'a> {
 }
 
 impl AuthError {
+    /// One debug line per refusal, without the token; an app wired wrongly
+    /// is an error.
+    pub(crate) fn log(&self, req: &HttpRequest) {
+        if let AuthError::Misconfigured(_) = self {
+            log::error!("{} {}: {self}", req.method(), req.path());
+        } else {
+            log::debug!("refused {} {}: {self}", req.method(), req.path());
+        }
+    }
+
     /// The RFC 6750 `error` code, where the challenge carries one.
     fn code(&self) -> Option<&'static str> {
         match self {
@@ -55,7 +74,9 @@ impl AuthError {
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
-            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => None,
+            AuthError::KeysUnavailable { .. }
+            | AuthError::DatabaseUnavailable
+            | AuthError::Misconfigured(_) => None,
         }
     }
 
@@ -67,6 +88,7 @@ impl AuthError {
             AuthError::InsufficientScope { required } => format!("requires permission: {required}"),
             AuthError::KeysUnavailable { .. } => "signing keys cannot be fetched; try again shortly".into(),
             AuthError::DatabaseUnavailable => "the user store is unavailable; try again shortly".into(),
+            AuthError::Misconfigured(_) => "authentication is not configured for this route".into(),
         }
     }
 
@@ -76,6 +98,7 @@ impl AuthError {
             AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) => "Bad credentials",
             AuthError::InsufficientScope { .. } => "Permission denied",
             AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => "Service unavailable",
+            AuthError::Misconfigured(_) => "Internal Server Error",
         }
     }
 
@@ -119,6 +142,7 @@ impl ResponseError for AuthError {
             AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            AuthError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -130,6 +154,7 @@ impl ResponseError for AuthError {
                 AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => {
                     "temporarily_unavailable"
                 }
+                AuthError::Misconfigured(_) => "server_error",
                 other => other.code().unwrap_or_default(),
             },
             error_description: &description,
@@ -144,6 +169,7 @@ impl ResponseError for AuthError {
             AuthError::DatabaseUnavailable => {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
+            AuthError::Misconfigured(_) => {}
             _ => {
                 response.insert_header((header::WWW_AUTHENTICATE, self.challenge()));
             }

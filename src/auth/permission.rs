@@ -2,23 +2,9 @@
 //! `permission_classes`: a route declares what it needs where it is
 //! registered, and handlers never check scopes themselves.
 //!
-//! ```
-//! use actix_auth0_api::auth::{HasPermission, IsAuthenticated, Permission, Require};
-//! use actix_web::web;
-//!
-//! async fn admin() -> &'static str {
-//!     "This is an admin message."
-//! }
-//!
-//! let admin_only = web::resource("/admin")
-//!     .wrap(Require::new(HasPermission::new("read:admin-messages")))
-//!     .get(admin);
-//! let readers = web::resource("/inbox")
-//!     .wrap(Require::new(IsAuthenticated.and(HasPermission::new("read:messages").or(HasPermission::new("read:all")))))
-//!     .get(admin);
-//! ```
+//! See [`require`](crate::auth::require) for how a route declares its class.
 
-use crate::auth::validator::Principal;
+use crate::auth::token::Principal;
 
 /// A refusal: permissions that would have satisfied the check, for the
 /// challenge's `scope` attribute.

@@ -4,9 +4,9 @@
 //! exactly what failed (an `alg` of `none`, an `HS256` token keyed with our
 //! public key...) and so that such tokens never trigger a key fetch.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,28 +15,22 @@ use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 
 use crate::auth::bearer::check_b64token;
+use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
 use crate::auth::keys::{KeyError, KeyStore};
-use crate::auth::token_cache::{TokenCache, VerifiedToken};
-use crate::config::Settings;
+use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
 
-/// Tokens longer than this are refused without being decoded.
-pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
-
-/// Who a valid token speaks for, and what it may do.
+/// What a token must say to be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
-    /// The token's `sub`.
-    pub sub: String,
-    /// The `scope` claim's entries plus Auth0's RBAC `permissions` array.
-    pub permissions: BTreeSet<String>,
-}
-
-impl Principal {
-    /// True when `permission` was granted, compared exactly.
-    pub fn has_permission(&self, permission: &str) -> bool {
-        self.permissions.contains(permission)
-    }
+pub struct ValidationSettings {
+    /// The exact `iss` a token must carry.
+    pub issuer: String,
+    /// Accepted `aud` values; a token must name at least one of them.
+    pub audiences: Vec<String>,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// Most verified tokens kept in memory (0: no token cache).
+    pub token_cache_size: u64,
 }
 
 #[derive(Deserialize)]
@@ -60,7 +54,7 @@ struct Claims {
 }
 
 /// Validates tokens against one issuer's published keys.
-pub struct TokenValidator {
+pub(crate) struct TokenValidator {
     keys: Arc<KeyStore>,
     issuer: String,
     validation: Validation,
@@ -69,7 +63,7 @@ pub struct TokenValidator {
 
 impl TokenValidator {
     /// A validator for the issuer, audiences and leeway in `settings`.
-    pub fn new(settings: &Settings, keys: Arc<KeyStore>) -> Self {
+    pub(crate) fn new(settings: &ValidationSettings, keys: Arc<KeyStore>) -> Self {
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_issuer(&[&settings.issuer]);
         validation.set_audience(&settings.audiences);
@@ -84,15 +78,10 @@ impl TokenValidator {
         }
     }
 
-    /// The store this validator takes its keys from.
-    pub fn key_store(&self) -> &Arc<KeyStore> {
-        &self.keys
-    }
-
     /// Validates `token` and returns who it speaks for. A token verified
     /// before is answered from the cache while it is unexpired and its key
     /// is still published.
-    pub async fn validate(&self, token: &str) -> Result<Arc<VerifiedToken>, AuthError> {
+    pub(crate) async fn validate(&self, token: &str) -> Result<Arc<VerifiedToken>, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("token too large"));
         }
@@ -108,7 +97,7 @@ impl TokenValidator {
     }
 
     /// Full validation, bypassing the cache: header, key, signature, claims.
-    pub async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
+    pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("token too large"));
         }
@@ -141,14 +130,13 @@ impl TokenValidator {
             .chain(claims.permissions.into_iter().flatten())
             .collect();
         Ok(VerifiedToken {
-            principal: Arc::new(Principal { sub, permissions }),
+            principal: Principal { sub, permissions },
             kid,
             key,
             valid_until: claims
                 .exp
                 .unwrap_or_default()
                 .saturating_add(self.validation.leeway),
-            user: OnceLock::new(),
             // Never a real generation: the first hit checks the key set itself.
             key_generation: AtomicU64::new(u64::MAX),
         })

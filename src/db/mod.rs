@@ -1,7 +1,16 @@
-//! The users table: one row per token `sub`, behind a connection pool.
+//! The database behind the users table: which backend a URL selects, how a
+//! connection to it is opened, and its embedded migrations.
+//!
+//! `DATABASE_URL` starting with `postgres://` or `postgresql://` selects
+//! PostgreSQL (several instances share one database); anything else is a
+//! SQLite file (the embedded default).
 
-mod pool;
-mod users;
+mod error;
+mod migrate;
+mod settings;
+mod sqlite;
 
-pub use pool::{DbError, DbPool, DbSettings, connect, run_migrations};
-pub use users::{KnownUser, User, UserStore};
+pub use error::DbError;
+pub use migrate::migrate;
+pub use settings::DbSettings;
+pub(crate) use sqlite::{FileChange, SqliteFile};

@@ -11,13 +11,13 @@ use actix_web::{HttpResponse, Result};
 use serde_json::json;
 
 /// The default service: `404 {"message": "Not Found"}`.
-pub async fn not_found() -> HttpResponse {
+pub(crate) async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(json!({ "message": "Not Found" }))
 }
 
 /// Middleware giving every error response without a JSON body one:
 /// `{"message": "<reason phrase>"}`.
-pub fn json_error_bodies<B: 'static>() -> ErrorHandlers<B> {
+pub(crate) fn json_error_bodies<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(replace_with_json)
 }
 

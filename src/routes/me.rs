@@ -6,10 +6,10 @@ use serde_json::json;
 use crate::auth::AuthenticatedUser;
 
 /// The caller's user id, `sub` and granted permissions.
-pub async fn me(user: AuthenticatedUser) -> HttpResponse {
+pub(crate) async fn me(user: AuthenticatedUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "id": user.id,
         "sub": user.sub(),
-        "permissions": user.permissions(),
+        "permissions": user.principal().permissions,
     }))
 }

@@ -2,19 +2,19 @@
 
 use actix_web::HttpResponse;
 
-use crate::routes::static_json;
+use crate::routes::static_json::static_json;
 
 /// `GET /api/messages/public`: anyone.
-pub async fn public() -> HttpResponse {
+pub(crate) async fn public() -> HttpResponse {
     static_json(r#"{"text":"This is a public message."}"#)
 }
 
 /// `GET /api/messages/protected`: any valid token.
-pub async fn protected() -> HttpResponse {
+pub(crate) async fn protected() -> HttpResponse {
     static_json(r#"{"text":"This is a protected message."}"#)
 }
 
 /// `GET /api/messages/admin`: a token granting `read:admin-messages`.
-pub async fn admin() -> HttpResponse {
+pub(crate) async fn admin() -> HttpResponse {
     static_json(r#"{"text":"This is an admin message."}"#)
 }

@@ -6,18 +6,13 @@ mod health;
 mod me;
 mod messages;
 mod quickstart;
+mod static_json;
 
-use actix_web::http::header::ContentType;
-use actix_web::{FromRequest, Handler, HttpResponse, Responder, Route, guard, web};
+use actix_web::{FromRequest, Handler, Responder, Route, guard, web};
 
-use crate::auth::{HasPermission, IsAuthenticated, Permission, Require};
+use crate::auth::{HasPermission, IsAuthenticated, Permission, require};
 
-pub use fallback::{json_error_bodies, not_found};
-
-/// A 200 with a fixed JSON body: the hot path serialises nothing.
-fn static_json(body: &'static str) -> HttpResponse {
-    HttpResponse::Ok().content_type(ContentType::json()).body(body)
-}
+pub(crate) use fallback::{json_error_bodies, not_found};
 
 /// `GET` and `HEAD` (RFC 9110: wherever GET works, HEAD does too).
 fn get_or_head() -> Route {
@@ -34,7 +29,7 @@ where
     Args: FromRequest + 'static,
     F::Output: Responder + 'static,
 {
-    get_or_head().to(handler).wrap(Require::new(permission))
+    get_or_head().to(handler).wrap(require(permission))
 }
 
 /// Registers every route of the API.

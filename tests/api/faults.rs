@@ -3,31 +3,26 @@
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use actix_auth0_api::db::User;
 use futures_util::StreamExt;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, ServeProcess, TestApp, TestDatabase, TestIssuer, now, read, shared_key, sign_with, spawn_app,
-    spawn_app_with, users_in,
+    Backend, LogFile, ServeProcess, TestApp, TestDatabase, TestIssuer, eventually, now, read, shared_key,
+    sign_with, spawn_app, spawn_app_with,
 };
 
 /// An app on a fresh SQLite file with a 1 s database timeout, whose user
 /// `auth0|before` already has its row.
 async fn sqlite_app_that_knows_before() -> TestApp {
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let app = spawn_app_with(Backend::Sqlite, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
     let reply = app
         .get_as("/api/private", &app.token("auth0|before", json!({})))
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
     app
-}
-
-/// The `sub` of each row, oldest first.
-fn subs(users: Vec<User>) -> Vec<String> {
-    users.into_iter().map(|u| u.sub).collect()
 }
 
 #[actix_web::test]
@@ -73,7 +68,7 @@ async fn a_sqlite_file_locked_by_another_process_answers_503_then_recovers() {
         .get_as("/api/private", &app.token("auth0|after", json!({})))
         .await;
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(subs(app.users()), ["auth0|before", "auth0|after"]);
+    assert_eq!(app.database.subs(), ["auth0|before", "auth0|after"]);
 }
 
 /// Sets or clears the immutable attribute, which refuses writes even to root
@@ -112,18 +107,16 @@ async fn a_read_only_sqlite_file_answers_503_then_recovers() {
         .get_as("/api/private", &app.token("auth0|after", json!({})))
         .await;
     assert_eq!(after.status, 200, "{after:?}");
-    assert_eq!(subs(app.users()), ["auth0|before", "auth0|after"]);
+    assert_eq!(app.database.subs(), ["auth0|before", "auth0|after"]);
 }
 
 #[actix_web::test]
 async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() {
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let database = TestDatabase::create(Backend::Sqlite);
     let url = database.url();
-    let log_dir = tempfile::tempdir().unwrap();
-    let log_path = log_dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let server = ServeProcess::start(&issuer, &url, Stdio::from(log), "info");
+    let log = LogFile::new();
+    let server = ServeProcess::start(&issuer, &url, log.stdio(), "info");
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
     let get = async |path: &str, sub: Option<&str>| {
@@ -159,7 +152,11 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
     assert_eq!(during.status, 503, "{during:?}");
     assert_eq!(during.json["error"], "temporarily_unavailable");
     assert!(during.header("retry-after").parse::<u64>().is_ok(), "{during:?}");
-    assert_eq!(get("/readyz", None).await.status, 503);
+    // Readiness is checked at most once a second.
+    let unready = eventually(Duration::from_secs(2), async || {
+        get("/readyz", None).await.status == 503
+    });
+    assert!(unready.await);
     assert_eq!(get("/api/public", None).await.status, 200);
     assert_eq!(
         get("/api/private", Some("auth0|before")).await.status,
@@ -176,15 +173,18 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
     assert_eq!(again.status, 200, "{again:?}");
     let after = get("/api/private", Some("auth0|after")).await;
     assert_eq!(after.status, 200, "{after:?}");
-    assert_eq!(get("/readyz", None).await.status, 200);
+    let ready = eventually(Duration::from_secs(2), async || {
+        get("/readyz", None).await.status == 200
+    });
+    assert!(ready.await);
     drop(server);
 
     assert_eq!(
-        subs(users_in(&url)),
+        database.subs(),
         ["auth0|before", "auth0|unsaved", "auth0|after"],
         "a user remembered from the lost file gets its row back in the restored one"
     );
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = log.read();
     assert!(
         log.contains(&format!("database file {url} was deleted while in use")),
         "the log says what happened:\n{log}"
@@ -197,7 +197,7 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
 
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let database = TestDatabase::create(Backend::Sqlite);
     let mut server = ServeProcess::start(&issuer, &database.url(), Stdio::null(), "warn");
     let address = server.address.clone();
@@ -227,14 +227,14 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
         outcomes.push(outcome);
         if outcomes.len() == 10 {
             let status = Command::new("kill")
-                .args(["-TERM", &server.child.id().to_string()])
+                .args(["-TERM", &server.pid().to_string()])
                 .status()
                 .unwrap();
             assert!(status.success());
         }
     }
 
-    let exit = tokio::task::spawn_blocking(move || server.child.wait().unwrap())
+    let exit = tokio::task::spawn_blocking(move || server.process.child.wait().unwrap())
         .await
         .unwrap();
     assert_eq!(exit.code(), Some(0), "graceful exit");
@@ -258,7 +258,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
         "requests in flight at SIGTERM were answered ({})",
         accepted.len()
     );
-    let rows: HashSet<String> = users_in(&database.url()).into_iter().map(|u| u.sub).collect();
+    let rows: HashSet<String> = database.subs().into_iter().collect();
     assert_eq!(
         rows, accepted,
         "every accepted first request has its row, and no other"
@@ -354,12 +354,10 @@ async fn a_mixed_load_gets_only_right_answers_and_one_row_per_sub(backend: Backe
 
 #[actix_web::test]
 async fn tokens_never_appear_in_the_log() {
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let database = TestDatabase::create(Backend::Sqlite);
-    let log_dir = tempfile::tempdir().unwrap();
-    let log_path = log_dir.path().join("server.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = ServeProcess::start(&issuer, &database.url(), Stdio::from(log), "debug");
+    let log = LogFile::new();
+    let mut server = ServeProcess::start(&issuer, &database.url(), log.stdio(), "debug");
     let address = server.address.clone();
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
@@ -402,10 +400,10 @@ async fn tokens_never_appear_in_the_log() {
         statuses.contains(&200) && statuses.contains(&401) && statuses.contains(&403),
         "{statuses:?}"
     );
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.process.child.kill().unwrap();
+    server.process.child.wait().unwrap();
 
-    let log = std::fs::read_to_string(&log_path).unwrap();
+    let log = log.read();
     assert!(
         log.contains("refused GET /api/private: invalid token: token expired"),
         "the log was captured:\n{log}"

@@ -1,18 +1,22 @@
-//! The test harness: a local issuer publishing a JWKS, and the real app
-//! started on port 0 against it with a temporary SQLite file.
+//! The test harness: a local issuer publishing a JWKS (wiremock), the real
+//! app started in-process on port 0 against it, the binary run as a user runs
+//! it, and one helper for waiting.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix_auth0_api::app::Application;
 use actix_auth0_api::config::Settings;
-use actix_auth0_api::db::{self, DbSettings, User, UserStore};
-use actix_auth0_api::signing::{SigningKey, jwks};
-use actix_auth0_api::startup::Application;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_auth0_api::db::DbSettings;
+use actix_auth0_api::dev::{SigningKey, jwks};
+use actix_auth0_api::users::{self, User};
 use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// The audience the test app accepts.
 pub const AUDIENCE: &str = "https://api.test.example";
@@ -27,80 +31,72 @@ pub fn shared_key(name: &str) -> Arc<SigningKey> {
     )
 }
 
-/// What the local issuer serves; tests change it while the app runs.
-#[derive(Clone)]
-struct IssuerState {
-    /// The body served (a JWKS, or anything a test wants to try).
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// What the local issuer answers; tests change it while the app runs.
+struct Answer {
     body: String,
     status: u16,
     cache_control: Option<String>,
     delay: Duration,
-    /// Send the body in 64 KiB chunks with no `Content-Length`.
-    chunked: bool,
 }
 
-/// A local HTTP server publishing a JWKS at `/.well-known/jwks.json`.
+/// The JWKS endpoint: answers as `Answer` says now, counting requests.
+struct JwksEndpoint {
+    answer: Arc<Mutex<Answer>>,
+    fetches: Arc<AtomicUsize>,
+}
+
+impl Respond for JwksEndpoint {
+    fn respond(&self, _request: &Request) -> ResponseTemplate {
+        self.fetches.fetch_add(1, Ordering::SeqCst);
+        let answer = self.answer.lock().unwrap();
+        let mut response = ResponseTemplate::new(answer.status)
+            .set_body_raw(answer.body.clone(), "application/json")
+            .set_delay(answer.delay);
+        if let Some(cache_control) = &answer.cache_control {
+            response = response.insert_header("cache-control", cache_control.as_str());
+        }
+        response
+    }
+}
+
+/// A local issuer publishing a JWKS at `/.well-known/jwks.json`.
 pub struct TestIssuer {
     /// `http://127.0.0.1:PORT/`: the `iss` tokens carry.
     pub issuer: String,
-    state: Arc<Mutex<IssuerState>>,
+    answer: Arc<Mutex<Answer>>,
     fetches: Arc<AtomicUsize>,
+    _server: MockServer,
 }
 
 impl TestIssuer {
     /// Starts an issuer publishing `keys`.
-    pub fn start(keys: &[&SigningKey]) -> Self {
-        let state = Arc::new(Mutex::new(IssuerState {
+    pub async fn start(keys: &[&SigningKey]) -> Self {
+        let server = MockServer::start().await;
+        let answer = Arc::new(Mutex::new(Answer {
             body: jwks(keys.iter().copied()).to_string(),
             status: 200,
             cache_control: None,
             delay: Duration::ZERO,
-            chunked: false,
         }));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let issuer = format!("http://127.0.0.1:{}/", listener.local_addr().unwrap().port());
-        let (served_state, served_fetches) = (Arc::clone(&state), Arc::clone(&fetches));
-        let server = HttpServer::new(move || {
-            let (state, fetches) = (Arc::clone(&served_state), Arc::clone(&served_fetches));
-            App::new().route(
-                "/.well-known/jwks.json",
-                web::get().to(move || {
-                    let (state, fetches) = (Arc::clone(&state), Arc::clone(&fetches));
-                    async move {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        let state = state.lock().unwrap().clone();
-                        tokio::time::sleep(state.delay).await;
-                        let mut response =
-                            HttpResponse::build(actix_web::http::StatusCode::from_u16(state.status).unwrap());
-                        if let Some(cache_control) = state.cache_control {
-                            response.insert_header(("Cache-Control", cache_control));
-                        }
-                        response.content_type("application/json");
-                        if state.chunked {
-                            let chunks: Vec<Result<web::Bytes, actix_web::Error>> = state
-                                .body
-                                .into_bytes()
-                                .chunks(64 * 1024)
-                                .map(|chunk| Ok(web::Bytes::copy_from_slice(chunk)))
-                                .collect();
-                            response.streaming(futures_util::stream::iter(chunks))
-                        } else {
-                            response.body(state.body)
-                        }
-                    }
-                }),
-            )
-        })
-        .workers(1)
-        .listen(listener)
-        .unwrap()
-        .run();
-        tokio::spawn(server);
+        Mock::given(method("GET"))
+            .and(path("/.well-known/jwks.json"))
+            .respond_with(JwksEndpoint {
+                answer: Arc::clone(&answer),
+                fetches: Arc::clone(&fetches),
+            })
+            .mount(&server)
+            .await;
         Self {
-            issuer,
-            state,
+            issuer: format!("{}/", server.uri()),
+            answer,
             fetches,
+            _server: server,
         }
     }
 
@@ -111,27 +107,22 @@ impl TestIssuer {
 
     /// Serves `body` as the JWKS document, whatever it is.
     pub fn serve_body(&self, body: String) {
-        self.state.lock().unwrap().body = body;
+        self.answer.lock().unwrap().body = body;
     }
 
     /// Sends `Cache-Control: value` with the JWKS.
     pub fn set_cache_control(&self, value: &str) {
-        self.state.lock().unwrap().cache_control = Some(value.to_owned());
-    }
-
-    /// Sends the body in chunks, without announcing its length.
-    pub fn set_chunked(&self, chunked: bool) {
-        self.state.lock().unwrap().chunked = chunked;
+        self.answer.lock().unwrap().cache_control = Some(value.to_owned());
     }
 
     /// Answers only after `delay`.
     pub fn set_delay(&self, delay: Duration) {
-        self.state.lock().unwrap().delay = delay;
+        self.answer.lock().unwrap().delay = delay;
     }
 
     /// Makes the JWKS endpoint answer with `status`.
     pub fn set_status(&self, status: u16) {
-        self.state.lock().unwrap().status = status;
+        self.answer.lock().unwrap().status = status;
     }
 
     /// How many times the JWKS was fetched.
@@ -145,11 +136,15 @@ impl TestIssuer {
         let now = now();
         json!({ "iss": self.issuer, "aud": AUDIENCE, "sub": sub, "iat": now, "exp": now + 3600 })
     }
-}
 
-/// Seconds since the epoch.
-pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    /// The environment of a server that trusts this issuer.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AUTH0_ISSUER", self.issuer.clone()),
+            ("AUTH0_AUDIENCE", AUDIENCE.to_owned()),
+            ("AUTH0_JWKS_URL", format!("{}.well-known/jwks.json", self.issuer)),
+        ]
+    }
 }
 
 /// Which database a test runs against.
@@ -166,35 +161,13 @@ fn postgres_server() -> String {
     std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-/// `Some(Backend::Postgres)` when PostgreSQL is reachable. Otherwise the
-/// test is skipped with a printed reason, unless `CI` is set: then it fails.
-pub fn postgres() -> Option<Backend> {
-    use diesel::Connection;
-    static REACHABLE: OnceLock<Result<(), String>> = OnceLock::new();
-    let reachable = REACHABLE.get_or_init(|| {
-        diesel::PgConnection::establish(&format!("{}/postgres", postgres_server()))
-            .map(drop)
-            .map_err(|e| e.to_string())
-    });
-    match reachable {
-        Ok(()) => Some(Backend::Postgres),
-        Err(why) if std::env::var("CI").is_ok_and(|ci| ci == "true" || ci == "1") => {
-            panic!("CI is set but PostgreSQL is unreachable: {why}")
-        }
-        Err(why) => {
-            // Once, and past the test harness's capture (which hides the
-            // output of passing tests), so that the skip is seen.
-            static SAID: std::sync::Once = std::sync::Once::new();
-            SAID.call_once(|| {
-                let line = format!(
-                    "PostgreSQL tests skipped: unreachable at {} ({why}); set CI=true to make them fail instead\n",
-                    postgres_server()
-                );
-                let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
-            });
-            None
-        }
-    }
+/// Runs `sql` on the PostgreSQL server's maintenance database.
+pub fn postgres_admin(sql: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let url = format!("{}/postgres", postgres_server());
+    let mut admin = diesel::PgConnection::establish(&url)
+        .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {url}: {e}"));
+    diesel::sql_query(sql).execute(&mut admin).unwrap();
 }
 
 /// A database that exists for one test and is dropped afterwards.
@@ -239,13 +212,16 @@ impl TestDatabase {
             Self::Postgres(name) => format!("{}/{name}", postgres_server()),
         }
     }
-}
 
-/// Runs `sql` on the PostgreSQL server's maintenance database.
-pub fn postgres_admin(sql: &str) {
-    use diesel::{Connection, RunQueryDsl};
-    let mut admin = diesel::PgConnection::establish(&format!("{}/postgres", postgres_server())).unwrap();
-    diesel::sql_query(sql).execute(&mut admin).unwrap();
+    /// Every row of its users table, oldest first.
+    pub fn users(&self) -> Vec<User> {
+        users::list(&DbSettings::new(self.url())).unwrap()
+    }
+
+    /// The `sub` of every row, oldest first.
+    pub fn subs(&self) -> Vec<String> {
+        self.users().into_iter().map(|u| u.sub).collect()
+    }
 }
 
 impl Drop for TestDatabase {
@@ -264,7 +240,6 @@ pub struct TestApp {
     pub issuer: TestIssuer,
     /// A plain HTTP client.
     pub client: reqwest::Client,
-    users: UserStore,
     /// The app's database (dropped with the app).
     pub database: TestDatabase,
 }
@@ -275,21 +250,16 @@ pub type Env<'a> = &'a [(&'a str, &'a str)];
 /// Starts the app on `backend` against a fresh issuer publishing the shared
 /// key `main`.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, TestIssuer::start(&[&shared_key("main")]), &[]).await
+    spawn_app_with(backend, TestIssuer::start(&[&shared_key("main")]).await, &[]).await
 }
 
 /// Starts the app on `backend` against `issuer`, with extra environment
 /// `overrides`.
 pub async fn spawn_app_with(backend: Backend, issuer: TestIssuer, overrides: Env<'_>) -> TestApp {
     let database = TestDatabase::create(backend);
-    let jwks_url = format!("{}.well-known/jwks.json", issuer.issuer);
-    let mut env: HashMap<&str, String> = HashMap::from([
-        ("AUTH0_ISSUER", issuer.issuer.clone()),
-        ("AUTH0_AUDIENCE", AUDIENCE.to_owned()),
-        ("AUTH0_JWKS_URL", jwks_url),
-        ("DATABASE_URL", database.url()),
-        ("PORT", "0".to_owned()),
-    ]);
+    let mut env: HashMap<&str, String> = issuer.env().into_iter().collect();
+    env.insert("DATABASE_URL", database.url());
+    env.insert("PORT", "0".to_owned());
     env.extend(overrides.iter().map(|(k, v)| (*k, v.to_string())));
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
     let app = Application::build(settings).await.expect("app starts");
@@ -299,7 +269,6 @@ pub async fn spawn_app_with(backend: Backend, issuer: TestIssuer, overrides: Env
         address,
         issuer,
         client: reqwest::Client::new(),
-        users: UserStore::new(db::connect(&DbSettings::new(database.url())).unwrap()),
         database,
     }
 }
@@ -345,15 +314,8 @@ impl TestApp {
 
     /// Every row of the users table.
     pub fn users(&self) -> Vec<User> {
-        self.users.list().unwrap()
+        self.database.users()
     }
-}
-
-/// Every row of the users table at `database_url`, oldest first.
-pub fn users_in(database_url: &str) -> Vec<User> {
-    UserStore::new(db::connect(&DbSettings::new(database_url)).unwrap())
-        .list()
-        .unwrap()
 }
 
 /// Signs `claims` merged with `extra` (a `null` value removes the claim).
@@ -381,25 +343,22 @@ pub async fn read(response: reqwest::Response) -> Reply {
     }
 }
 
-/// Waits up to two seconds for `condition`.
-pub async fn eventually(condition: impl FnMut() -> bool) -> bool {
-    eventually_for(Duration::from_secs(2), condition).await
-}
-
-/// Waits up to `limit` for `condition`.
-pub async fn eventually_for(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+/// Polls `condition` every 20 ms for up to `limit`: the one way tests wait.
+pub async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {
-        if condition() {
+        if condition().await {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    condition()
+    condition().await
 }
 
 /// Runs each listed `async fn name(backend: Backend)` as two tests,
-/// `sqlite::name` and `postgres::name`: one test body, two backends.
+/// `sqlite::name` and `postgres::name`: one test body, two backends. The
+/// PostgreSQL ones need the machine's server, so they are ignored unless
+/// asked for (`cargo test -- --include-ignored`, as CI does).
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -413,10 +372,9 @@ macro_rules! on_both_backends {
         mod postgres {
             $(
                 #[actix_web::test]
+                #[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
                 async fn $name() {
-                    if let Some(backend) = $crate::helpers::postgres() {
-                        super::$name(backend).await
-                    }
+                    super::$name($crate::helpers::Backend::Postgres).await
                 }
             )*
         }
@@ -432,62 +390,150 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// The binary running `serve` against `issuer`, killed when dropped.
+/// The binary as a user runs it: a clean environment plus what is given, in
+/// a folder of the test's own. The one way tests launch it.
+pub struct Binary {
+    command: Command,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The binary, in a new temporary folder.
+pub fn binary() -> Binary {
+    let dir = tempfile::tempdir().unwrap();
+    let mut binary = binary_in(dir.path());
+    binary._dir = Some(dir);
+    binary
+}
+
+/// The binary, in `dir`.
+pub fn binary_in(dir: &Path) -> Binary {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_actix-auth0-api"));
+    command.current_dir(dir).env_clear();
+    Binary { command, _dir: None }
+}
+
+impl Binary {
+    /// Adds arguments.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.command.args(args);
+        self
+    }
+
+    /// Sets environment variables.
+    pub fn envs<K: AsRef<std::ffi::OsStr>, V: AsRef<std::ffi::OsStr>>(
+        mut self,
+        env: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.command.envs(env);
+        self
+    }
+
+    /// Runs it to its end.
+    pub fn output(mut self) -> Output {
+        self.command.output().unwrap()
+    }
+
+    /// Runs it to its end; its exit code and standard error.
+    pub fn code_and_stderr(self) -> (Option<i32>, String) {
+        let output = self.output();
+        (output.status.code(), String::from_utf8(output.stderr).unwrap())
+    }
+
+    /// Runs it to its end; its standard output (it must succeed).
+    pub fn stdout(self) -> String {
+        let output = self.output();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// Starts it; it is killed when the returned process is dropped.
+    pub fn spawn(mut self, stdout: Stdio, stderr: Stdio) -> Process {
+        let child = self.command.stdout(stdout).stderr(stderr).spawn().unwrap();
+        Process {
+            child,
+            _dir: self._dir,
+        }
+    }
+}
+
+/// A running binary, killed when dropped.
+pub struct Process {
+    /// The process.
+    pub child: Child,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `serve` against `issuer` on a free port, with `database_url`, its log (at
+/// `rust_log`) sent to `stderr`.
 pub struct ServeProcess {
     /// The process.
-    pub child: std::process::Child,
+    pub process: Process,
     /// `http://127.0.0.1:PORT`.
     pub address: String,
 }
 
 impl ServeProcess {
-    /// Starts `serve` on a free port with `database_url`, its log (at
-    /// `rust_log`) sent to `stderr`.
-    pub fn start(
-        issuer: &TestIssuer,
-        database_url: &str,
-        stderr: std::process::Stdio,
-        rust_log: &str,
-    ) -> Self {
+    /// Starts it; [`wait_ready`](Self::wait_ready) waits for it.
+    pub fn start(issuer: &TestIssuer, database_url: &str, stderr: Stdio, rust_log: &str) -> Self {
         let port = free_port();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_actix-auth0-api"))
-            .arg("serve")
-            .env_clear()
-            .env("AUTH0_ISSUER", &issuer.issuer)
-            .env("AUTH0_AUDIENCE", AUDIENCE)
-            .env(
-                "AUTH0_JWKS_URL",
-                format!("{}.well-known/jwks.json", issuer.issuer),
-            )
-            .env("DATABASE_URL", database_url)
-            .env("PORT", port.to_string())
-            .env("RUST_LOG", rust_log)
-            .stdout(std::process::Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+        let process = binary()
+            .args(&["serve"])
+            .envs(issuer.env())
+            .envs([
+                ("DATABASE_URL", database_url),
+                ("PORT", &port.to_string()),
+                ("RUST_LOG", rust_log),
+            ])
+            .spawn(Stdio::null(), stderr);
         Self {
-            child,
+            process,
             address: format!("http://127.0.0.1:{port}"),
         }
     }
 
     /// Waits up to ten seconds for `/readyz` to answer 200.
     pub async fn wait_ready(&self, client: &reqwest::Client) {
-        for _ in 0..200 {
-            let ready = client.get(format!("{}/readyz", self.address)).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{} never became ready", self.address);
+        let url = format!("{}/readyz", self.address);
+        let ready = eventually(Duration::from_secs(10), async || {
+            client.get(&url).send().await.is_ok_and(|r| r.status() == 200)
+        });
+        assert!(ready.await, "{} never became ready", self.address);
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
     }
 }
 
-impl Drop for ServeProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// A log file in a temporary folder, for a process's standard error.
+pub struct LogFile {
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LogFile {
+    /// An empty log file.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.log");
+        Self { path, _dir: dir }
+    }
+
+    /// A handle to write it from a process.
+    pub fn stdio(&self) -> Stdio {
+        Stdio::from(std::fs::File::create(&self.path).unwrap())
+    }
+
+    /// What was written so far.
+    pub fn read(&self) -> String {
+        std::fs::read_to_string(&self.path).unwrap()
     }
 }

@@ -12,6 +12,8 @@ use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, sp
 
 /// One hostile request.
 struct Case {
+    /// What kind of attack, for the table in SECURITY.md.
+    category: &'static str,
     name: String,
     path: &'static str,
     /// Raw `Authorization` header values, in order.
@@ -25,6 +27,7 @@ struct Case {
 
 fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Option<&'static str>) -> Case {
     Case {
+        category: "",
         name: name.into(),
         path: "/api/private",
         authorization: authorization.iter().map(|v| v.to_vec()).collect(),
@@ -104,344 +107,371 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
     let resign = |header: Value, claims: Value| resign_with(&rsa, header, &claims);
     let attacker_url = format!("{}.well-known/jwks.json", attacker_issuer.issuer);
 
-    vec![
-        // Malformed headers.
-        bad_request("empty header", b""),
-        bad_request("scheme only", b"Bearer"),
-        bad_request("scheme and a space", b"Bearer "),
-        bad_request("scheme glued to the token", format!("Bearer{valid}").as_bytes()),
-        bad_request("extra part", format!("Bearer {valid} extra").as_bytes()),
-        bad_request("Basic scheme", b"Basic dXNlcjpwYXNz"),
-        bad_request("Digest scheme", b"Digest username=\"admin\", realm=\"api\""),
-        bad_request("Token scheme", format!("Token {valid}").as_bytes()),
-        bad_request("tab separator", format!("Bearer\t{valid}").as_bytes()),
-        bad_request("leading comma", format!(", Bearer {valid}").as_bytes()),
-        bad_request("non-ASCII token", "Bearer tökén.ä.ö".as_bytes()),
-        bad_request("non-ASCII scheme", "Bëarer abc".as_bytes()),
-        bad_request("quote in the token", b"Bearer a\"b.c.d"),
-        bad_request("only padding", b"Bearer ==="),
-        bad_request(
-            "comma-joined two tokens",
-            format!("Bearer {valid}, Bearer {valid}").as_bytes(),
-        ),
-        case(
-            "duplicated header",
-            &[
-                format!("Bearer {valid}").as_bytes(),
-                format!("Bearer {valid}").as_bytes(),
+    [
+        (
+            "Malformed headers",
+            vec![
+                bad_request("empty header", b""),
+                bad_request("scheme only", b"Bearer"),
+                bad_request("scheme and a space", b"Bearer "),
+                bad_request("scheme glued to the token", format!("Bearer{valid}").as_bytes()),
+                bad_request("extra part", format!("Bearer {valid} extra").as_bytes()),
+                bad_request("Basic scheme", b"Basic dXNlcjpwYXNz"),
+                bad_request("Digest scheme", b"Digest username=\"admin\", realm=\"api\""),
+                bad_request("Token scheme", format!("Token {valid}").as_bytes()),
+                bad_request("tab separator", format!("Bearer\t{valid}").as_bytes()),
+                bad_request("leading comma", format!(", Bearer {valid}").as_bytes()),
+                bad_request("non-ASCII token", "Bearer tökén.ä.ö".as_bytes()),
+                bad_request("non-ASCII scheme", "Bëarer abc".as_bytes()),
+                bad_request("quote in the token", b"Bearer a\"b.c.d"),
+                bad_request("only padding", b"Bearer ==="),
+                bad_request(
+                    "comma-joined two tokens",
+                    format!("Bearer {valid}, Bearer {valid}").as_bytes(),
+                ),
+                case(
+                    "duplicated header",
+                    &[
+                        format!("Bearer {valid}").as_bytes(),
+                        format!("Bearer {valid}").as_bytes(),
+                    ],
+                    401,
+                    Some("invalid_request"),
+                ),
+                case(
+                    "duplicated, second garbage",
+                    &[format!("Bearer {valid}").as_bytes(), b"Bearer x"],
+                    401,
+                    Some("invalid_request"),
+                ),
             ],
-            401,
-            Some("invalid_request"),
         ),
-        case(
-            "duplicated, second garbage",
-            &[format!("Bearer {valid}").as_bytes(), b"Bearer x"],
-            401,
-            Some("invalid_request"),
+        (
+            "Malformed tokens",
+            vec![
+                bad_token("one segment", "abc"),
+                bad_token("two segments", "abc.def"),
+                bad_token("four segments", &format!("{valid}.extra")),
+                bad_token("empty segments", ".."),
+                bad_token("bad base64 header", &format!("a+b/.{valid_rest}")),
+                // Padding inside the token breaks RFC 6750's b64token grammar: a malformed request.
+                bad_request(
+                    "standard base64 with padding",
+                    format!("Bearer {}.{valid_rest}", STANDARD.encode(rs_header.to_string())).as_bytes(),
+                ),
+                bad_token("header not JSON", &format!("{}.{valid_rest}", b64("hello"))),
+                bad_token(
+                    "header a JSON array",
+                    &format!("{}.{valid_rest}", b64("[\"RS256\"]")),
+                ),
+                bad_token(
+                    "header alg a number",
+                    &forge(&json!({"alg": 256, "kid": "main"}), &claims, b"s"),
+                ),
+                bad_token(
+                    "header kid a huge number",
+                    &format!("{}.{valid_rest}", b64(r#"{"alg":"RS256","kid":1e400}"#)),
+                ),
+                bad_token(
+                    "header without alg",
+                    &forge(&json!({"kid": "main"}), &claims, b"s"),
+                ),
+                bad_token(
+                    "payload not JSON",
+                    &format!("{valid_header}.{}.{signature}", b64("not json")),
+                ),
+                bad_token(
+                    "payload swapped",
+                    &format!(
+                        "{valid_header}.{}.{signature}",
+                        b64(json!({"sub": "auth0|admin"}).to_string())
+                    ),
+                ),
+                bad_token("signature truncated", &valid[..valid.len() - 10]),
+                bad_token(
+                    "signature empty",
+                    &format!("{valid_header}.{}.", valid_rest.split('.').next().unwrap()),
+                ),
+                bad_token(
+                    "signature of another token",
+                    &format!(
+                        "{}.{}",
+                        token(json!({"sub": "auth0|other"})).rsplit_once('.').unwrap().0,
+                        b64(&signature_bytes)
+                    ),
+                ),
+                bad_token(
+                    "payload a JSON array",
+                    &resign(rs_header.clone(), json!([claims.clone()])),
+                ),
+                bad_token("exp a string", &token(json!({"exp": (now() + 3600).to_string()}))),
+                bad_token(
+                    "exp a huge number",
+                    &resign(
+                        rs_header.clone(),
+                        json!({"iss": claims["iss"], "aud": AUDIENCE, "sub": "x", "exp": 1e300}),
+                    ),
+                ),
+                bad_token("exp negative", &token(json!({"exp": -1}))),
+                bad_token("nbf a string", &token(json!({"nbf": "now"}))),
+                bad_token("sub a number", &token(json!({"sub": 42}))),
+                bad_token("sub an array", &token(json!({"sub": ["auth0|a"]}))),
+                bad_token("sub empty", &token(json!({"sub": ""}))),
+                bad_token("sub missing", &token(json!({"sub": null}))),
+                bad_token("aud a number", &token(json!({"aud": 7}))),
+                bad_token("aud an object", &token(json!({"aud": {"value": AUDIENCE}}))),
+                bad_token("iss an array", &token(json!({"iss": [claims["iss"]]}))),
+                bad_token("iss missing", &token(json!({"iss": null}))),
+            ],
         ),
-        // Malformed tokens.
-        bad_token("one segment", "abc"),
-        bad_token("two segments", "abc.def"),
-        bad_token("four segments", &format!("{valid}.extra")),
-        bad_token("empty segments", ".."),
-        bad_token("bad base64 header", &format!("a+b/.{valid_rest}")),
-        // Padding inside the token breaks RFC 6750's b64token grammar: a malformed request.
-        bad_request(
-            "standard base64 with padding",
-            format!("Bearer {}.{valid_rest}", STANDARD.encode(rs_header.to_string())).as_bytes(),
+        (
+            "Algorithm attacks",
+            vec![
+                bad_token(
+                    "alg none",
+                    &forge(&json!({"alg": "none", "kid": "main"}), &claims, b""),
+                ),
+                bad_token(
+                    "alg None",
+                    &forge(&json!({"alg": "None", "kid": "main"}), &claims, b""),
+                ),
+                bad_token(
+                    "alg NONE",
+                    &forge(&json!({"alg": "NONE", "kid": "main"}), &claims, b""),
+                ),
+                bad_token(
+                    "alg nOnE with signature",
+                    &forge(&json!({"alg": "nOnE", "kid": "main"}), &claims, &signature_bytes),
+                ),
+                bad_token(
+                    "alg rs256 lower case",
+                    &forge(&json!({"alg": "rs256", "kid": "main"}), &claims, &signature_bytes),
+                ),
+                bad_token(
+                    "RS512 by the real key",
+                    &signed(Algorithm::RS512, kid_header("main"), &claims, &rsa),
+                ),
+                bad_token(
+                    "PS256 by the real key",
+                    &signed(Algorithm::PS256, kid_header("main"), &claims, &rsa),
+                ),
+                bad_token(
+                    "ES256 header",
+                    &forge(&json!({"alg": "ES256", "kid": "main"}), &claims, &[7; 64]),
+                ),
+                bad_token(
+                    "EdDSA header",
+                    &forge(&json!({"alg": "EdDSA", "kid": "main"}), &claims, &[7; 64]),
+                ),
+            ],
         ),
-        bad_token("header not JSON", &format!("{}.{valid_rest}", b64("hello"))),
-        bad_token(
-            "header a JSON array",
-            &format!("{}.{valid_rest}", b64("[\"RS256\"]")),
+        (
+            "Key attacks",
+            vec![
+                bad_token(
+                    "unknown kid",
+                    &signed(Algorithm::RS256, kid_header("nobody"), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid missing",
+                    &signed(Algorithm::RS256, Header::new(Algorithm::RS256), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid empty",
+                    &signed(Algorithm::RS256, kid_header(""), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid a number",
+                    &resign(json!({"alg": "RS256", "kid": 1}), claims.clone()),
+                ),
+                bad_token(
+                    "kid of a non-RSA key in the set",
+                    &signed(Algorithm::RS256, kid_header("hmac"), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid with path traversal",
+                    &signed(
+                        Algorithm::RS256,
+                        kid_header("../../../../etc/passwd"),
+                        &claims,
+                        &rsa,
+                    ),
+                ),
+                bad_token(
+                    "kid with SQL",
+                    &signed(Algorithm::RS256, kid_header("main' OR '1'='1"), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid 4 KiB long",
+                    &signed(Algorithm::RS256, kid_header(&"k".repeat(4096)), &claims, &rsa),
+                ),
+                bad_token(
+                    "jku to the attacker's keys",
+                    &signed(
+                        Algorithm::RS256,
+                        Header {
+                            jku: Some(attacker_url.clone()),
+                            ..kid_header("attacker")
+                        },
+                        &claims,
+                        &attacker_rsa,
+                    ),
+                ),
+                bad_token(
+                    "x5u to the attacker's keys",
+                    &signed(
+                        Algorithm::RS256,
+                        Header {
+                            x5u: Some(attacker_url.clone()),
+                            ..kid_header("attacker")
+                        },
+                        &claims,
+                        &attacker_rsa,
+                    ),
+                ),
+                bad_token(
+                    "embedded jwk of the attacker",
+                    &resign_with(
+                        &attacker_rsa,
+                        json!({"alg": "RS256", "kid": "attacker", "jwk": attacker.public_jwk()}),
+                        &claims,
+                    ),
+                ),
+                bad_token(
+                    "embedded jwk under our kid",
+                    &resign_with(
+                        &attacker_rsa,
+                        json!({"alg": "RS256", "kid": "main", "jwk": attacker.public_jwk()}),
+                        &claims,
+                    ),
+                ),
+                bad_token(
+                    "our kid, attacker's signature",
+                    &signed(Algorithm::RS256, kid_header("main"), &claims, &attacker_rsa),
+                ),
+                bad_token(
+                    "crit header",
+                    &resign(
+                        json!({"alg": "RS256", "kid": "main", "crit": ["b64"], "b64": false}),
+                        claims.clone(),
+                    ),
+                ),
+                bad_token(
+                    "typ JWE",
+                    &resign(
+                        json!({"alg": "RS256", "kid": "main", "typ": "JWE"}),
+                        claims.clone(),
+                    ),
+                ),
+            ],
         ),
-        bad_token(
-            "header alg a number",
-            &forge(&json!({"alg": 256, "kid": "main"}), &claims, b"s"),
-        ),
-        bad_token(
-            "header kid a huge number",
-            &format!("{}.{valid_rest}", b64(r#"{"alg":"RS256","kid":1e400}"#)),
-        ),
-        bad_token(
-            "header without alg",
-            &forge(&json!({"kid": "main"}), &claims, b"s"),
-        ),
-        bad_token(
-            "payload not JSON",
-            &format!("{valid_header}.{}.{signature}", b64("not json")),
-        ),
-        bad_token(
-            "payload swapped",
-            &format!(
-                "{valid_header}.{}.{signature}",
-                b64(json!({"sub": "auth0|admin"}).to_string())
-            ),
-        ),
-        bad_token("signature truncated", &valid[..valid.len() - 10]),
-        bad_token(
-            "signature empty",
-            &format!("{valid_header}.{}.", valid_rest.split('.').next().unwrap()),
-        ),
-        bad_token(
-            "signature of another token",
-            &format!(
-                "{}.{}",
-                token(json!({"sub": "auth0|other"})).rsplit_once('.').unwrap().0,
-                b64(&signature_bytes)
-            ),
-        ),
-        bad_token(
-            "payload a JSON array",
-            &resign(rs_header.clone(), json!([claims.clone()])),
-        ),
-        bad_token("exp a string", &token(json!({"exp": (now() + 3600).to_string()}))),
-        bad_token(
-            "exp a huge number",
-            &resign(
-                rs_header.clone(),
-                json!({"iss": claims["iss"], "aud": AUDIENCE, "sub": "x", "exp": 1e300}),
-            ),
-        ),
-        bad_token("exp negative", &token(json!({"exp": -1}))),
-        bad_token("nbf a string", &token(json!({"nbf": "now"}))),
-        bad_token("sub a number", &token(json!({"sub": 42}))),
-        bad_token("sub an array", &token(json!({"sub": ["auth0|a"]}))),
-        bad_token("sub empty", &token(json!({"sub": ""}))),
-        bad_token("sub missing", &token(json!({"sub": null}))),
-        bad_token("aud a number", &token(json!({"aud": 7}))),
-        bad_token("aud an object", &token(json!({"aud": {"value": AUDIENCE}}))),
-        bad_token("iss an array", &token(json!({"iss": [claims["iss"]]}))),
-        bad_token("iss missing", &token(json!({"iss": null}))),
-        // Algorithm attacks.
-        bad_token(
-            "alg none",
-            &forge(&json!({"alg": "none", "kid": "main"}), &claims, b""),
-        ),
-        bad_token(
-            "alg None",
-            &forge(&json!({"alg": "None", "kid": "main"}), &claims, b""),
-        ),
-        bad_token(
-            "alg NONE",
-            &forge(&json!({"alg": "NONE", "kid": "main"}), &claims, b""),
-        ),
-        bad_token(
-            "alg nOnE with signature",
-            &forge(&json!({"alg": "nOnE", "kid": "main"}), &claims, &signature_bytes),
-        ),
-        bad_token(
-            "alg rs256 lower case",
-            &forge(&json!({"alg": "rs256", "kid": "main"}), &claims, &signature_bytes),
-        ),
-        bad_token(
-            "RS512 by the real key",
-            &signed(Algorithm::RS512, kid_header("main"), &claims, &rsa),
-        ),
-        bad_token(
-            "PS256 by the real key",
-            &signed(Algorithm::PS256, kid_header("main"), &claims, &rsa),
-        ),
-        bad_token(
-            "ES256 header",
-            &forge(&json!({"alg": "ES256", "kid": "main"}), &claims, &[7; 64]),
-        ),
-        bad_token(
-            "EdDSA header",
-            &forge(&json!({"alg": "EdDSA", "kid": "main"}), &claims, &[7; 64]),
-        ),
-        // Key attacks.
-        bad_token(
-            "unknown kid",
-            &signed(Algorithm::RS256, kid_header("nobody"), &claims, &rsa),
-        ),
-        bad_token(
-            "kid missing",
-            &signed(Algorithm::RS256, Header::new(Algorithm::RS256), &claims, &rsa),
-        ),
-        bad_token(
-            "kid empty",
-            &signed(Algorithm::RS256, kid_header(""), &claims, &rsa),
-        ),
-        bad_token(
-            "kid a number",
-            &resign(json!({"alg": "RS256", "kid": 1}), claims.clone()),
-        ),
-        bad_token(
-            "kid of a non-RSA key in the set",
-            &signed(Algorithm::RS256, kid_header("hmac"), &claims, &rsa),
-        ),
-        bad_token(
-            "kid with path traversal",
-            &signed(
-                Algorithm::RS256,
-                kid_header("../../../../etc/passwd"),
-                &claims,
-                &rsa,
-            ),
-        ),
-        bad_token(
-            "kid with SQL",
-            &signed(Algorithm::RS256, kid_header("main' OR '1'='1"), &claims, &rsa),
-        ),
-        bad_token(
-            "kid 4 KiB long",
-            &signed(Algorithm::RS256, kid_header(&"k".repeat(4096)), &claims, &rsa),
-        ),
-        bad_token(
-            "jku to the attacker's keys",
-            &signed(
-                Algorithm::RS256,
-                Header {
-                    jku: Some(attacker_url.clone()),
-                    ..kid_header("attacker")
+        (
+            "Claim attacks",
+            vec![
+                bad_token("expired", &token(json!({"exp": now() - 61}))),
+                bad_token("not yet valid", &token(json!({"nbf": now() + 3600}))),
+                bad_token(
+                    "issuer off by one character",
+                    &token(json!({"iss": claims["iss"].as_str().unwrap().replace("127.0.0.1", "127.0.0.2")})),
+                ),
+                bad_token(
+                    "issuer without its trailing slash",
+                    &token(json!({"iss": claims["iss"].as_str().unwrap().trim_end_matches('/')})),
+                ),
+                bad_token(
+                    "issuer with a doubled slash",
+                    &token(json!({"iss": format!("{}/", claims["iss"].as_str().unwrap())})),
+                ),
+                bad_token(
+                    "issuer in upper case",
+                    &token(json!({"iss": claims["iss"].as_str().unwrap().to_uppercase()})),
+                ),
+                bad_token(
+                    "audience with a trailing slash",
+                    &token(json!({"aud": format!("{AUDIENCE}/")})),
+                ),
+                bad_token(
+                    "audience in upper case",
+                    &token(json!({"aud": AUDIENCE.to_uppercase()})),
+                ),
+                bad_token(
+                    "audience with a suffix",
+                    &token(json!({"aud": format!("{AUDIENCE}.evil.example")})),
+                ),
+                bad_token(
+                    "audience prefix only",
+                    &token(json!({"aud": &AUDIENCE[..AUDIENCE.len() - 1]})),
+                ),
+                bad_token(
+                    "audience list of near-misses",
+                    &token(json!({"aud": [format!("{AUDIENCE}/"), AUDIENCE.to_uppercase()]})),
+                ),
+                bad_token("audience empty string", &token(json!({"aud": ""}))),
+                bad_token("audience empty list", &token(json!({"aud": []}))),
+                bad_token(
+                    "permissions a string",
+                    &token(json!({"permissions": "read:messages"})),
+                ),
+                bad_token("permissions of numbers", &token(json!({"permissions": [1, 2]}))),
+                bad_token(
+                    "permissions an object",
+                    &token(json!({"permissions": {"read:messages": true}})),
+                ),
+                bad_token("scope a list", &token(json!({"scope": ["read:messages"]}))),
+                forbidden("scope in another case", &token(json!({"scope": "Read:messages"}))),
+                forbidden("scope singular", &token(json!({"scope": "read:message"}))),
+                forbidden(
+                    "scope with a suffix",
+                    &token(json!({"scope": "read:messages:all"})),
+                ),
+                forbidden("scope wildcard", &token(json!({"scope": "read:*"}))),
+                forbidden(
+                    "scope comma-separated",
+                    &token(json!({"scope": "openid,read:messages"})),
+                ),
+                forbidden(
+                    "scope tab-separated",
+                    &token(json!({"scope": "openid\tread:messages"})),
+                ),
+                // Nested permission arrays do not even deserialize: a malformed claim, not a 403.
+                Case {
+                    path: "/api/private-scoped",
+                    ..bad_token(
+                        "permissions nested",
+                        &token(json!({"permissions": [["read:messages"]]})),
+                    )
                 },
-                &claims,
-                &attacker_rsa,
-            ),
+                forbidden(
+                    "permission near-miss",
+                    &token(json!({"permissions": ["read:messages "]})),
+                ),
+            ],
         ),
-        bad_token(
-            "x5u to the attacker's keys",
-            &signed(
-                Algorithm::RS256,
-                Header {
-                    x5u: Some(attacker_url.clone()),
-                    ..kid_header("attacker")
+        (
+            "Oversized input",
+            vec![
+                bad_token("100 KiB header", &"a".repeat(100 * 1024)),
+                Case {
+                    description: Some("token too large"),
+                    ..bad_token(
+                        "10 000 audiences",
+                        &token(json!({"aud": (0..10_000).map(|i| format!("a{i}")).collect::<Vec<_>>()})),
+                    )
                 },
-                &claims,
-                &attacker_rsa,
-            ),
-        ),
-        bad_token(
-            "embedded jwk of the attacker",
-            &resign_with(
-                &attacker_rsa,
-                json!({"alg": "RS256", "kid": "attacker", "jwk": attacker.public_jwk()}),
-                &claims,
-            ),
-        ),
-        bad_token(
-            "embedded jwk under our kid",
-            &resign_with(
-                &attacker_rsa,
-                json!({"alg": "RS256", "kid": "main", "jwk": attacker.public_jwk()}),
-                &claims,
-            ),
-        ),
-        bad_token(
-            "our kid, attacker's signature",
-            &signed(Algorithm::RS256, kid_header("main"), &claims, &attacker_rsa),
-        ),
-        bad_token(
-            "crit header",
-            &resign(
-                json!({"alg": "RS256", "kid": "main", "crit": ["b64"], "b64": false}),
-                claims.clone(),
-            ),
-        ),
-        bad_token(
-            "typ JWE",
-            &resign(
-                json!({"alg": "RS256", "kid": "main", "typ": "JWE"}),
-                claims.clone(),
-            ),
-        ),
-        // Claim attacks.
-        bad_token("expired", &token(json!({"exp": now() - 61}))),
-        bad_token("not yet valid", &token(json!({"nbf": now() + 3600}))),
-        bad_token(
-            "issuer off by one character",
-            &token(json!({"iss": claims["iss"].as_str().unwrap().replace("127.0.0.1", "127.0.0.2")})),
-        ),
-        bad_token(
-            "issuer without its trailing slash",
-            &token(json!({"iss": claims["iss"].as_str().unwrap().trim_end_matches('/')})),
-        ),
-        bad_token(
-            "issuer with a doubled slash",
-            &token(json!({"iss": format!("{}/", claims["iss"].as_str().unwrap())})),
-        ),
-        bad_token(
-            "issuer in upper case",
-            &token(json!({"iss": claims["iss"].as_str().unwrap().to_uppercase()})),
-        ),
-        bad_token(
-            "audience with a trailing slash",
-            &token(json!({"aud": format!("{AUDIENCE}/")})),
-        ),
-        bad_token(
-            "audience in upper case",
-            &token(json!({"aud": AUDIENCE.to_uppercase()})),
-        ),
-        bad_token(
-            "audience with a suffix",
-            &token(json!({"aud": format!("{AUDIENCE}.evil.example")})),
-        ),
-        bad_token(
-            "audience prefix only",
-            &token(json!({"aud": &AUDIENCE[..AUDIENCE.len() - 1]})),
-        ),
-        bad_token(
-            "audience list of near-misses",
-            &token(json!({"aud": [format!("{AUDIENCE}/"), AUDIENCE.to_uppercase()]})),
-        ),
-        bad_token("audience empty string", &token(json!({"aud": ""}))),
-        bad_token("audience empty list", &token(json!({"aud": []}))),
-        bad_token(
-            "permissions a string",
-            &token(json!({"permissions": "read:messages"})),
-        ),
-        bad_token("permissions of numbers", &token(json!({"permissions": [1, 2]}))),
-        bad_token(
-            "permissions an object",
-            &token(json!({"permissions": {"read:messages": true}})),
-        ),
-        bad_token("scope a list", &token(json!({"scope": ["read:messages"]}))),
-        forbidden("scope in another case", &token(json!({"scope": "Read:messages"}))),
-        forbidden("scope singular", &token(json!({"scope": "read:message"}))),
-        forbidden(
-            "scope with a suffix",
-            &token(json!({"scope": "read:messages:all"})),
-        ),
-        forbidden("scope wildcard", &token(json!({"scope": "read:*"}))),
-        forbidden(
-            "scope comma-separated",
-            &token(json!({"scope": "openid,read:messages"})),
-        ),
-        forbidden(
-            "scope tab-separated",
-            &token(json!({"scope": "openid\tread:messages"})),
-        ),
-        // Nested permission arrays do not even deserialize: a malformed claim, not a 403.
-        Case {
-            path: "/api/private-scoped",
-            ..bad_token(
-                "permissions nested",
-                &token(json!({"permissions": [["read:messages"]]})),
-            )
-        },
-        forbidden(
-            "permission near-miss",
-            &token(json!({"permissions": ["read:messages "]})),
-        ),
-        // Oversized input.
-        bad_token("100 KiB header", &"a".repeat(100 * 1024)),
-        Case {
-            description: Some("token too large"),
-            ..bad_token(
-                "10 000 audiences",
-                &token(json!({"aud": (0..10_000).map(|i| format!("a{i}")).collect::<Vec<_>>()})),
-            )
-        },
-        bad_token(
-            "300 near-miss audiences (under 8 KiB)",
-            &token(json!({"aud": (0..300).map(|i| format!("{AUDIENCE}{i}")).collect::<Vec<_>>()})),
-        ),
-        bad_token(
-            "token just over 8 KiB",
-            &token(json!({"pad": "p".repeat(8 * 1024)})),
+                bad_token(
+                    "300 near-miss audiences (under 8 KiB)",
+                    &token(json!({"aud": (0..300).map(|i| format!("{AUDIENCE}{i}")).collect::<Vec<_>>()})),
+                ),
+                bad_token(
+                    "token just over 8 KiB",
+                    &token(json!({"pad": "p".repeat(8 * 1024)})),
+                ),
+            ],
         ),
     ]
+    .into_iter()
+    .flat_map(|(category, cases)| cases.into_iter().map(move |case| Case { category, ..case }))
+    .collect()
 }
 
 /// HS256, HS384 and HS512 tokens keyed with our RSA public key in each form
@@ -461,10 +491,13 @@ fn hmac_keyed_with_the_public_key(app: &TestApp) -> Vec<Case> {
     for alg in [Algorithm::HS256, Algorithm::HS384, Algorithm::HS512] {
         for (form, secret) in &forms {
             let key = EncodingKey::from_secret(secret);
-            cases.push(bad_token(
-                format!("{alg:?} keyed with the public key {form}"),
-                &signed(alg, kid_header("main"), &claims, &key),
-            ));
+            cases.push(Case {
+                category: "Algorithm attacks",
+                ..bad_token(
+                    format!("{alg:?} keyed with the public key {form}"),
+                    &signed(alg, kid_header("main"), &claims, &key),
+                )
+            });
         }
     }
     cases
@@ -477,16 +510,67 @@ fn resign_with(key: &EncodingKey, header: Value, claims: &Value) -> String {
     format!("{input}.{signature}")
 }
 
-async fn hostile_requests_are_refused_with_the_right_status_and_code(backend: Backend) {
-    let app = spawn_app(backend).await;
+/// The cases as the table in SECURITY.md shows them: one row each.
+fn table(cases: &[Case]) -> String {
+    let mut table = String::from("| category | request | answer |\n|---|---|---|\n");
+    for case in cases {
+        let code = case.code.map(|code| format!(" `{code}`")).unwrap_or_default();
+        let why = case
+            .description
+            .map(|description| format!(" (\"{description}\")"))
+            .unwrap_or_default();
+        table.push_str(&format!(
+            "| {} | {} | {}{code}{why} |\n",
+            case.category, case.name, case.status
+        ));
+    }
+    table
+}
+
+/// SECURITY.md lists exactly the cases this test runs: the table between
+/// its markers is generated from them (`UPDATE_SECURITY_MD=1 cargo test
+/// hostile` rewrites it), so the document cannot drift from the test.
+fn check_security_md(cases: &[Case]) {
+    const START: &str = "<!-- hostile table: generated by tests/api/hostile.rs -->\n";
+    const END: &str = "<!-- end of hostile table -->";
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/SECURITY.md");
+    let document = std::fs::read_to_string(path).unwrap();
+    let start = document
+        .find(START)
+        .expect("SECURITY.md has the table's start marker")
+        + START.len();
+    let end = document
+        .find(END)
+        .expect("SECURITY.md has the table's end marker");
+    let expected = table(cases);
+    if document[start..end] == expected {
+        return;
+    }
+    if std::env::var_os("UPDATE_SECURITY_MD").is_some() {
+        std::fs::write(
+            path,
+            format!("{}{expected}{}", &document[..start], &document[end..]),
+        )
+        .unwrap();
+    } else {
+        panic!(
+            "SECURITY.md's hostile table differs from the cases: run `UPDATE_SECURITY_MD=1 cargo test hostile`"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn hostile_requests_are_refused_with_the_right_status_and_code() {
+    let app = spawn_app(Backend::Sqlite).await;
     // The published set also holds a non-RSA key, for the "kid of a non-RSA key" case.
     let with_hmac =
         json!({"keys": [shared_key("main").public_jwk(), {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}]});
     app.issuer.serve_body(with_hmac.to_string());
-    let attacker_issuer = TestIssuer::start(&[&shared_key("attacker")]);
+    let attacker_issuer = TestIssuer::start(&[&shared_key("attacker")]).await;
     let mut cases = cases(&app, &attacker_issuer);
     cases.extend(hmac_keyed_with_the_public_key(&app));
     assert!(cases.len() >= 60, "{} cases", cases.len());
+    check_security_md(&cases);
 
     let mut failures = Vec::new();
     for case in &cases {
@@ -532,5 +616,3 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code(backend: Ba
         200
     );
 }
-
-on_both_backends!(hostile_requests_are_refused_with_the_right_status_and_code);

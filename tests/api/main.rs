@@ -1,4 +1,10 @@
 //! Integration tests: the real app on port 0, a local issuer, real tokens.
+//! Storage-independent suites run on SQLite; the users and fault suites run
+//! on both backends; the PostgreSQL ones are ignored unless asked for
+//! (`cargo test -- --include-ignored`).
+
+// Items shared between the test modules of this one crate.
+#![allow(unreachable_pub)]
 
 #[macro_use]
 mod helpers;

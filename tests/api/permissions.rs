@@ -5,8 +5,9 @@ use serde_json::json;
 
 use crate::helpers::{Backend, spawn_app};
 
-async fn scope_and_permissions_claims_both_grant(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn scope_and_permissions_claims_both_grant() {
+    let app = spawn_app(Backend::Sqlite).await;
     let grants = [
         json!({"scope": "openid read:messages"}),
         json!({"permissions": ["read:messages"]}),
@@ -24,8 +25,9 @@ async fn scope_and_permissions_claims_both_grant(backend: Backend) {
     }
 }
 
-async fn handlers_receive_the_user_with_its_permissions(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn handlers_receive_the_user_with_its_permissions() {
+    let app = spawn_app(Backend::Sqlite).await;
     let token = app.token(
         "auth0|frank",
         json!({"scope": "openid read:messages", "permissions": ["read:admin-messages"]}),
@@ -42,8 +44,3 @@ async fn handlers_receive_the_user_with_its_permissions(backend: Backend) {
         json!({"id": row.id, "sub": "auth0|frank", "permissions": ["openid", "read:admin-messages", "read:messages"]})
     );
 }
-
-on_both_backends!(
-    scope_and_permissions_claims_both_grant,
-    handlers_receive_the_user_with_its_permissions,
-);

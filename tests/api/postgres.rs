@@ -1,22 +1,22 @@
 //! PostgreSQL as a deployment uses it: several instances sharing one
 //! database, and a database that goes away and comes back.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::helpers::{
-    ServeProcess, TestDatabase, TestIssuer, eventually_for, postgres, postgres_admin, shared_key, sign_with,
-    spawn_app_with, users_in,
+    Backend, ServeProcess, TestDatabase, TestIssuer, binary, eventually, postgres_admin, shared_key,
+    sign_with, spawn_app, spawn_app_with,
 };
 
 #[actix_web::test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 async fn two_instances_racing_on_first_sight_create_one_row_per_sub() {
-    let Some(_) = postgres() else { return };
-    let database = TestDatabase::create(crate::helpers::Backend::Postgres);
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let database = TestDatabase::create(Backend::Postgres);
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     // Started together: their migrations race too.
     let instances = [
         ServeProcess::start(&issuer, &database.url(), Stdio::inherit(), "warn"),
@@ -48,14 +48,14 @@ async fn two_instances_racing_on_first_sight_create_one_row_per_sub() {
     let statuses = join_all(requests).await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 
-    let users = users_in(&database.url());
+    let users = database.users();
     assert_eq!(users.len(), 20, "{users:?}");
 }
 
 #[actix_web::test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 async fn killed_connections_are_replaced_without_a_restart() {
-    let Some(backend) = postgres() else { return };
-    let app = spawn_app_with(backend, TestIssuer::start(&[&shared_key("main")]), &[]).await;
+    let app = spawn_app(Backend::Postgres).await;
     assert_eq!(
         app.get_as("/api/private", &app.token("auth0|before", json!({})))
             .await
@@ -75,10 +75,10 @@ async fn killed_connections_are_replaced_without_a_restart() {
 }
 
 #[actix_web::test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 async fn a_lost_database_answers_503_keeps_public_routes_and_recovers() {
-    let Some(backend) = postgres() else { return };
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
-    let app = spawn_app_with(backend, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let app = spawn_app_with(Backend::Postgres, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
     let known = app.token("auth0|known", json!({}));
     assert_eq!(app.get_as("/api/private", &known).await.status, 200);
 
@@ -103,31 +103,23 @@ async fn a_lost_database_answers_503_keeps_public_routes_and_recovers() {
 
     postgres_admin(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"));
     let token = app.token("auth0|after", json!({}));
-    let mut recovered = false;
-    for _ in 0..50 {
-        if app.get_as("/api/private", &token).await.status == 200 {
-            recovered = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(recovered, "requests recover once the database is back");
-    assert!(eventually_for(Duration::from_secs(5), || app.users().len() == 2).await);
+    let recovered = eventually(Duration::from_secs(5), async || {
+        app.get_as("/api/private", &token).await.status == 200
+    });
+    assert!(recovered.await, "requests recover once the database is back");
+    assert_eq!(app.users().len(), 2);
 }
 
 #[test]
 fn an_unreachable_database_at_start_is_one_line_and_a_non_zero_exit() {
-    let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_actix-auth0-api"))
-        .current_dir(dir.path())
-        .env_clear()
-        .env("AUTH0_DOMAIN", "t.example.com")
-        .env("AUTH0_AUDIENCE", "a")
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:9/absent")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = binary()
+        .envs([
+            ("AUTH0_DOMAIN", "t.example.com"),
+            ("AUTH0_AUDIENCE", "a"),
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:9/absent"),
+        ])
+        .code_and_stderr();
+    assert_eq!(code, Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.starts_with("error: DATABASE_URL: database connection"),
@@ -136,49 +128,39 @@ fn an_unreachable_database_at_start_is_one_line_and_a_non_zero_exit() {
 }
 
 #[test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 fn migrate_runs_the_postgres_migrations() {
-    let Some(backend) = postgres() else { return };
-    let database = TestDatabase::create(backend);
+    let database = TestDatabase::create(Backend::Postgres);
     let run = || {
-        let output = Command::new(env!("CARGO_BIN_EXE_actix-auth0-api"))
-            .arg("migrate")
-            .env_clear()
-            .env("DATABASE_URL", database.url())
-            .output()
-            .unwrap();
-        assert!(output.status.success());
-        String::from_utf8(output.stdout).unwrap()
+        binary()
+            .args(&["migrate"])
+            .envs([("DATABASE_URL", database.url())])
+            .stdout()
     };
     assert!(run().contains("applied 20261123000000"));
     assert!(run().contains("no pending migrations"));
 }
 
 #[actix_web::test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 async fn users_lists_the_postgres_table() {
-    let Some(backend) = postgres() else { return };
-    let app = crate::helpers::spawn_app(backend).await;
+    let app = spawn_app(Backend::Postgres).await;
     for sub in ["auth0|pg-1", "auth0|pg-2"] {
         let token = app.token(sub, json!({}));
         assert_eq!(app.get_as("/api/private", &token).await.status, 200);
     }
     let users = || {
-        Command::new(env!("CARGO_BIN_EXE_actix-auth0-api"))
-            .args(["users", "--json"])
-            .env_clear()
-            .env("DATABASE_URL", app.database.url())
-            .output()
-            .unwrap()
+        binary()
+            .args(&["users", "--json"])
+            .envs([("DATABASE_URL", app.database.url())])
+            .stdout()
     };
-    // Twenty runs: exiting while a pool thread still opened a connection
-    // once crashed one run in four (SIGSEGV in OpenSSL's exit handler).
+    // Twenty runs: a process that exits while libpq is still in use must
+    // not crash in OpenSSL's clean-up at exit.
     for _ in 0..19 {
-        let output = users();
-        assert!(output.status.success(), "{output:?}");
+        users();
     }
-    let output = users();
-    assert!(output.status.success(), "{output:?}");
-    let subs: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
+    let subs: Vec<String> = users()
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap()["sub"].to_string())
         .collect();

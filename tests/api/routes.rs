@@ -5,8 +5,9 @@ use serde_json::json;
 
 use crate::helpers::{Backend, spawn_app};
 
-async fn public_routes_answer_anyone_and_ignore_any_authorization_header(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn public_routes_answer_anyone_and_ignore_any_authorization_header() {
+    let app = spawn_app(Backend::Sqlite).await;
     let cases = [
         (
             "/api/public",
@@ -31,8 +32,9 @@ async fn public_routes_answer_anyone_and_ignore_any_authorization_header(backend
     assert!(app.users().is_empty(), "public routes never write");
 }
 
-async fn protected_routes_answer_a_valid_token(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn protected_routes_answer_a_valid_token() {
+    let app = spawn_app(Backend::Sqlite).await;
     let token = app.token(
         "auth0|alice",
         json!({"scope": "read:messages", "permissions": ["read:admin-messages"]}),
@@ -63,8 +65,9 @@ async fn protected_routes_answer_a_valid_token(backend: Backend) {
     }
 }
 
-async fn every_response_carries_the_security_headers(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn every_response_carries_the_security_headers() {
+    let app = spawn_app(Backend::Sqlite).await;
     let token = app.token("auth0|alice", json!({}));
     let replies = [
         app.get_with("/api/public", &[]).await,
@@ -82,8 +85,9 @@ async fn every_response_carries_the_security_headers(backend: Backend) {
     }
 }
 
-async fn unknown_paths_and_methods_answer_json(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn unknown_paths_and_methods_answer_json() {
+    let app = spawn_app(Backend::Sqlite).await;
     let reply = app.get_with("/api/nope", &[]).await;
     assert_eq!((reply.status, reply.json), (404, json!({"message": "Not Found"})));
 
@@ -101,8 +105,9 @@ async fn unknown_paths_and_methods_answer_json(backend: Backend) {
     assert_eq!(reply.header("content-type"), "application/json");
 }
 
-async fn head_works_wherever_get_does(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn head_works_wherever_get_does() {
+    let app = spawn_app(Backend::Sqlite).await;
     let head = |path: &str, token: Option<&str>| {
         let mut request = app.client.head(format!("{}{path}", app.address));
         if let Some(token) = token {
@@ -118,8 +123,9 @@ async fn head_works_wherever_get_does(backend: Backend) {
     assert_eq!(head("/api/private", Some(&token)).await.unwrap().status(), 200);
 }
 
-async fn cors_allows_only_the_client_origin(backend: Backend) {
-    let app = spawn_app(backend).await;
+#[actix_web::test]
+async fn cors_allows_only_the_client_origin() {
+    let app = spawn_app(Backend::Sqlite).await;
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, format!("{}/api/private", app.address))
@@ -153,12 +159,3 @@ async fn cors_allows_only_the_client_origin(backend: Backend) {
         .unwrap();
     assert!(simple.headers().get("access-control-allow-origin").is_none());
 }
-
-on_both_backends!(
-    public_routes_answer_anyone_and_ignore_any_authorization_header,
-    protected_routes_answer_a_valid_token,
-    every_response_carries_the_security_headers,
-    unknown_paths_and_methods_answer_json,
-    head_works_wherever_get_does,
-    cors_allows_only_the_client_origin,
-);

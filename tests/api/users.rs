@@ -5,10 +5,10 @@ use serde_json::json;
 
 use std::time::Duration;
 
-use crate::helpers::{Backend, TestIssuer, eventually_for, shared_key, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestIssuer, eventually, shared_key, spawn_app, spawn_app_with};
 
 async fn first_sight_creates_the_row_and_repeat_visits_update_it(backend: Backend) {
-    let issuer = TestIssuer::start(&[&shared_key("main")]);
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let app = spawn_app_with(backend, issuer, &[("LAST_SEEN_INTERVAL_SECS", "0")]).await;
     assert!(app.users().is_empty());
     let token = app.token("auth0|grace", json!({}));
@@ -21,7 +21,7 @@ async fn first_sight_creates_the_row_and_repeat_visits_update_it(backend: Backen
 
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(app.get_as("/api/messages/protected", &token).await.status, 200);
-    let refreshed = eventually_for(Duration::from_secs(5), || {
+    let refreshed = eventually(Duration::from_secs(5), async || {
         app.users()
             .first()
             .is_some_and(|row| row.last_seen_at > first[0].last_seen_at)

@@ -13,13 +13,18 @@ use jsonwebtoken::DecodingKey;
 use serde::Deserialize;
 
 /// Verification keys by `kid`.
-pub type KeySet = HashMap<String, Arc<PublishedKey>>;
+pub(crate) type KeySet = HashMap<String, Arc<PublishedKey>>;
+
+/// A document that is not a JWK Set at all.
+#[derive(Debug, thiserror::Error)]
+#[error("not a JSON key set with a \"keys\" array: {0}")]
+pub(crate) struct NotAKeySet(#[from] serde_json::Error);
 
 /// A usable key, with the components it was built from: two keys published
 /// under one `kid` are the same key only if these match.
 pub struct PublishedKey {
     /// What signatures are checked with.
-    pub decoding: DecodingKey,
+    pub(crate) decoding: DecodingKey,
     modulus: Vec<u8>,
     exponent: Vec<u8>,
 }
@@ -54,9 +59,8 @@ struct RawKey {
 
 /// Parses a JWKS document. Fails only when the document itself is not a
 /// JSON object with a `keys` array; unusable keys are skipped.
-pub fn parse_key_set(body: &[u8]) -> Result<KeySet, String> {
-    let raw: RawSet =
-        serde_json::from_slice(body).map_err(|e| format!("not a JSON key set with a \"keys\" array: {e}"))?;
+pub(crate) fn parse_key_set(body: &[u8]) -> Result<KeySet, NotAKeySet> {
+    let raw: RawSet = serde_json::from_slice(body)?;
     let mut keys = KeySet::new();
     for (index, value) in raw.keys.into_iter().enumerate() {
         match usable_key(value) {
@@ -139,9 +143,18 @@ fn decode_component(value: Option<&str>, name: &str) -> Result<Vec<u8>, String> 
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A key good enough to store and compare (it verifies nothing).
+    pub(crate) fn some_key() -> Arc<PublishedKey> {
+        let body = json!({"keys": [{"kty": "RSA", "kid": "k", "n": modulus(256), "e": "AQAB"}]});
+        parse_key_set(body.to_string().as_bytes())
+            .unwrap()
+            .remove("k")
+            .unwrap()
+    }
 
     fn modulus(bytes: usize) -> String {
         URL_SAFE_NO_PAD.encode(vec![0xC3; bytes])

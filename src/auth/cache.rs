@@ -2,50 +2,47 @@
 //! hash and a lookup instead of an RSA signature check.
 //!
 //! Entries are keyed by the whole token: the map hashes it with a fast
-//! seeded hash and then compares it byte for byte, so two tokens can never
-//! share an entry, whatever their hashes (a SHA-256 key would cost four
-//! times the whole lookup, about 380 ns more per request, for a risk this
-//! already rules out). Entries live until the token's `exp` (plus the leeway
-//! validation allows) and are only honoured while the key that signed them
-//! is still published; an entry whose key has gone is dropped when next
-//! looked up, and until then only takes its place in the bound. The cache
-//! lives in process memory only, like the token itself in the request.
+//! seeded hash and then compares it byte for byte, so two tokens never share
+//! an entry whatever their hashes, and no cryptographic hash is paid per
+//! request. Entries live until the token's `exp` (plus the leeway validation
+//! allows) and are only honoured while the key that signed them is still
+//! published (see [`KeyStore::still_trusts`]); an entry whose key has gone
+//! is dropped when next looked up. The cache lives in process memory only,
+//! like the token itself in the request.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use foldhash::fast::RandomState;
 use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
-use crate::auth::jwks::PublishedKey;
-use crate::auth::validator::Principal;
-use crate::db::KnownUser;
+#[cfg(doc)]
+use crate::auth::keys::KeyStore;
+use crate::auth::keys::PublishedKey;
+use crate::auth::token::Principal;
 
 /// A token that passed full validation.
 #[derive(Debug)]
 pub struct VerifiedToken {
     /// Who it speaks for.
-    pub principal: Arc<Principal>,
+    pub principal: Principal,
     /// The `kid` of the key that signed it.
-    pub kid: String,
+    pub(crate) kid: String,
     /// That key, as it was published then.
-    pub key: Arc<PublishedKey>,
+    pub(crate) key: Arc<PublishedKey>,
     /// Until when validation would accept it: its `exp` plus the leeway, in
     /// seconds since the epoch.
-    pub valid_until: u64,
-    /// The user it was recorded as, once its first request got that far:
-    /// a repeat of the token then needs no user lookup at all.
-    pub user: OnceLock<Arc<KnownUser>>,
+    pub(crate) valid_until: u64,
     /// The key-set generation its key was last found in (see
-    /// [`KeyStore::still_trusts`](crate::auth::keys::KeyStore::still_trusts)).
-    pub key_generation: AtomicU64,
+    /// [`KeyStore::still_trusts`]).
+    pub(crate) key_generation: AtomicU64,
 }
 
 impl VerifiedToken {
     /// True until `valid_until`.
-    pub fn is_unexpired(&self) -> bool {
+    fn is_unexpired(&self) -> bool {
         unix_now() < self.valid_until
     }
 }
@@ -61,13 +58,13 @@ type Entries = Cache<
 /// Verified tokens, at most `capacity` of them (least useful evicted first).
 /// An entry is dropped when it is found expired; until then it only takes
 /// its place in the bound.
-pub struct TokenCache {
+pub(crate) struct TokenCache {
     entries: Option<Entries>,
 }
 
 impl TokenCache {
     /// A cache of up to `capacity` tokens; 0 disables caching.
-    pub fn new(capacity: u64) -> Self {
+    pub(crate) fn new(capacity: u64) -> Self {
         let entries = (capacity > 0).then(|| {
             let capacity = usize::try_from(capacity).unwrap_or(usize::MAX);
             Cache::with(
@@ -82,7 +79,7 @@ impl TokenCache {
     }
 
     /// The cached verification of `token`, if it has not expired.
-    pub fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
+    pub(crate) fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         let entries = self.entries.as_ref()?;
         let verified = entries.get(token)?;
         if verified.is_unexpired() {
@@ -94,27 +91,22 @@ impl TokenCache {
     }
 
     /// Remembers a verified token.
-    pub fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
+    pub(crate) fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
         if let Some(entries) = &self.entries {
             entries.insert(token.into(), verified);
         }
     }
 
     /// Forgets a token (its key is gone).
-    pub fn remove(&self, token: &str) {
+    pub(crate) fn remove(&self, token: &str) {
         if let Some(entries) = &self.entries {
             entries.remove(token);
         }
     }
 
-    /// How many tokens are cached.
-    pub fn len(&self) -> u64 {
+    #[cfg(test)]
+    fn len(&self) -> u64 {
         self.entries.as_ref().map_or(0, |entries| entries.len() as u64)
-    }
-
-    /// True when nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -129,24 +121,15 @@ fn unix_now() -> u64 {
 mod tests {
     use super::*;
 
-    fn some_key() -> Arc<PublishedKey> {
-        use base64::Engine;
-        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xC3; 256]);
-        let body = serde_json::json!({"keys": [{"kty": "RSA", "kid": "k", "n": n, "e": "AQAB"}]});
-        let mut keys = crate::auth::jwks::parse_key_set(body.to_string().as_bytes()).unwrap();
-        keys.remove("k").unwrap()
-    }
-
     fn verified(valid_until: u64) -> Arc<VerifiedToken> {
         Arc::new(VerifiedToken {
-            principal: Arc::new(Principal {
+            principal: Principal {
                 sub: "auth0|1".into(),
                 permissions: Default::default(),
-            }),
+            },
             kid: "k".into(),
-            key: some_key(),
+            key: crate::auth::keys::jwks::tests::some_key(),
             valid_until,
-            user: OnceLock::new(),
             key_generation: AtomicU64::new(u64::MAX),
         })
     }

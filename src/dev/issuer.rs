@@ -1,10 +1,9 @@
 //! The built-in development issuer: a local RSA key, its JWKS and OpenID
-//! discovery document, and token minting, so the API can be tried with no
-//! Auth0 tenant and no network. `serve` never uses any of it.
+//! discovery document, and token minting.
 
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::{HttpResponse, web};
@@ -13,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
-use crate::signing::{SigningKey, jwks};
+use crate::dev::signing::{SigningError, SigningKey, jwks};
 
 /// The audience development tokens carry and the `dev` API accepts.
 pub const DEV_AUDIENCE: &str = "https://hello-world.example.com";
@@ -29,8 +28,34 @@ const ISSUER_FILE: &str = "issuer";
 
 /// A problem with the development key, worded for the command line.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DevIssuerError(String);
+pub enum DevIssuerError {
+    /// A file or folder of the development issuer could not be used.
+    #[error("cannot {action} {}: {source}", path.display())]
+    File {
+        /// What was tried: "read", "write", "create".
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The key file holds no usable key; it is never replaced silently.
+    #[error("{} is not a usable RSA private key ({source}); delete it to generate a new one", path.display())]
+    CorruptKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: SigningError,
+    },
+    /// Generating or using the key failed.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+}
+
+fn cannot(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DevIssuerError {
+    let path = path.to_path_buf();
+    move |source| DevIssuerError::File { action, path, source }
+}
 
 /// What a development token should say.
 #[derive(Debug, Clone)]
@@ -62,16 +87,13 @@ impl DevIssuer {
         let pem = match fs::read_to_string(&path) {
             Ok(pem) => pem,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => create_key_file(data_dir, &path)?,
-            Err(err) => return Err(DevIssuerError(format!("cannot read {}: {err}", path.display()))),
+            Err(err) => return Err(cannot("read", &path)(err)),
         };
-        let provisional = SigningKey::from_pem("dev", &pem).map_err(|err| {
-            DevIssuerError(format!(
-                "{} is not a usable RSA private key ({err}); delete it to generate a new one",
-                path.display()
-            ))
+        let provisional = SigningKey::from_pem("dev", &pem).map_err(|source| DevIssuerError::CorruptKey {
+            path: path.clone(),
+            source,
         })?;
-        let key = SigningKey::from_pem(thumbprint(provisional.public_jwk()), &pem)
-            .map_err(|err| DevIssuerError(err.to_string()))?;
+        let key = SigningKey::from_pem(thumbprint(provisional.public_jwk()), &pem)?;
         Ok(Self { issuer, key })
     }
 
@@ -83,8 +105,7 @@ impl DevIssuer {
     /// Records this issuer in `data_dir`, for [`DevIssuer::remembered`].
     pub fn remember(&self, data_dir: &Path) -> Result<(), DevIssuerError> {
         let path = data_dir.join(ISSUER_FILE);
-        fs::write(&path, format!("{}\n", self.issuer))
-            .map_err(|err| DevIssuerError(format!("cannot write {}: {err}", path.display())))
+        fs::write(&path, format!("{}\n", self.issuer)).map_err(cannot("write", &path))
     }
 
     /// The issuer `dev` last served as from `data_dir`, if it has run there.
@@ -93,7 +114,7 @@ impl DevIssuer {
         match fs::read_to_string(&path) {
             Ok(issuer) => Ok(Some(issuer.trim().to_owned())),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(DevIssuerError(format!("cannot read {}: {err}", path.display()))),
+            Err(err) => Err(cannot("read", &path)(err)),
         }
     }
 
@@ -121,9 +142,7 @@ impl DevIssuer {
         if !request.permissions.is_empty() {
             claims["permissions"] = request.permissions.clone().into();
         }
-        self.key
-            .sign(&claims)
-            .map_err(|err| DevIssuerError(err.to_string()))
+        Ok(self.key.sign(&claims)?)
     }
 
     /// The JWKS document publishing the development key.
@@ -171,15 +190,11 @@ fn create_key_file(data_dir: &Path, path: &Path) -> Result<String, DevIssuerErro
     dirs.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut dirs, 0o700);
-    dirs.create(data_dir)
-        .map_err(|err| DevIssuerError(format!("cannot create {}: {err}", data_dir.display())))?;
-    let key = SigningKey::generate("dev").map_err(|err| DevIssuerError(err.to_string()))?;
+    dirs.create(data_dir).map_err(cannot("create", data_dir))?;
+    let key = SigningKey::generate("dev")?;
     static ATTEMPT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temporary = data_dir.join(format!(".{KEY_FILE}.{}.{attempt}", std::process::id()));
-    let cannot = |what: &str, file: &Path, err: std::io::Error| {
-        DevIssuerError(format!("cannot {what} {}: {err}", file.display()))
-    };
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -190,7 +205,7 @@ fn create_key_file(data_dir: &Path, path: &Path) -> Result<String, DevIssuerErro
     });
     if let Err(err) = written {
         let _ = fs::remove_file(&temporary);
-        return Err(cannot("write", &temporary, err));
+        return Err(cannot("write", &temporary)(err));
     }
     let linked = fs::hard_link(&temporary, path);
     let _ = fs::remove_file(&temporary);
@@ -201,9 +216,9 @@ fn create_key_file(data_dir: &Path, path: &Path) -> Result<String, DevIssuerErro
         }
         // Another process got there first: use its key.
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-            fs::read_to_string(path).map_err(|err| cannot("read", path, err))
+            fs::read_to_string(path).map_err(cannot("read", path))
         }
-        Err(err) => Err(cannot("create", path, err)),
+        Err(err) => Err(cannot("create", path)(err)),
     }
 }
 

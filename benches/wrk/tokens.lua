@@ -1,12 +1,12 @@
 -- wrk script: /api/private with many distinct users' tokens, round-robin.
--- Usage: wrk ... -s bench/wrk_tokens.lua URL -- TOKENS_FILE [THREADS]
+-- Usage: wrk ... -s benches/wrk/tokens.lua URL -- TOKENS_FILE [THREADS]
 -- TOKENS_FILE holds one token per line (`actix-auth0-api token --count N`).
 -- Each request carries the next token; thread i starts at offset i*N/THREADS
 -- so the threads do not send the same token at the same moment.
--- The done() hook (one machine-readable WRK line) comes from wrk_report.lua
+-- The done() hook (one machine-readable WRK line) comes from report.lua
 -- in the same folder.
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
-dofile(here .. "wrk_report.lua")
+dofile(here .. "report.lua")
 
 local thread_count = 0
 function setup(thread)           -- main state, once per thread
@@ -16,13 +16,13 @@ end
 
 local tokens, n, idx = {}, 0, 0
 function init(args)              -- each thread's own state
-  local path = args[1] or error("wrk_tokens.lua: pass the token file after --")
+  local path = args[1] or error("tokens.lua: pass the token file after --")
   local f = assert(io.open(path, "r"))
   for line in f:lines() do
     if #line > 0 then n = n + 1; tokens[n] = "Bearer " .. line end
   end
   f:close()
-  assert(n > 0, "wrk_tokens.lua: no tokens in " .. path)
+  assert(n > 0, "tokens.lua: no tokens in " .. path)
   local threads = tonumber(args[2] or "1")
   idx = (math.floor(n / threads) * (tid or 0)) % n
 end

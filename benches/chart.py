@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Horizontal bar chart (SVG) of requests/s per (server, route).
 
-Usage: python3 bench/chart.py results.json out.svg
+Usage: python3 benches/chart.py results.json out.svg
+       (benches/run.py imports it: chart.write(data, path))
 
-results.json (written by bench/run.sh):
+results.json (written by benches/run.py; cold.json has the same shape):
   {"title": "...", "subtitle": "...",
    "rows": [{"server": "ours", "route": "/api/public", "rps": 51234.5, ...}, ...]}
 
@@ -34,16 +35,11 @@ def fmt(v):
     return f"{v:,.0f}" if v >= 100 or v == int(v) else f"{v:,.1f}"
 
 
-def main(argv):
-    if len(argv) != 3:
-        print(__doc__.strip().splitlines()[2], file=sys.stderr)
-        return 2
-    with open(argv[1]) as f:
-        data = json.load(f)
+def render(data):
+    """The SVG text for `data` ({"title", "subtitle", "rows": [{"server", "route", "rps"}]})."""
     rows = [r for r in data.get("rows", []) if r.get("rps") is not None]
     if not rows:
-        print("chart.py: no rows with rps in " + argv[1], file=sys.stderr)
-        return 1
+        raise ValueError("no rows with rps")
 
     servers = []
     for r in rows:
@@ -96,8 +92,26 @@ def main(argv):
         out.append(f'<text x="{left + w + 6:.1f}" y="{y + bar_h / 2 + 4:.1f}">{fmt(v)}</text>')
 
     out.append("</svg>")
-    with open(argv[2], "w") as f:
-        f.write("\n".join(out) + "\n")
+    return "\n".join(out) + "\n"
+
+
+def write(data, path):
+    """Writes the chart of `data` to `path`."""
+    with open(path, "w") as f:
+        f.write(render(data))
+
+
+def main(argv):
+    if len(argv) != 3:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    with open(argv[1]) as f:
+        data = json.load(f)
+    try:
+        write(data, argv[2])
+    except ValueError as err:
+        print(f"chart.py: {err} in {argv[1]}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,21 +1,25 @@
-//! Building the server from settings. Tests call this with port 0 and get
-//! the port actually bound from [`Application::port`].
+//! Building the server from settings: the shared state (key store, token
+//! validator, users store), the middleware every response goes through, and
+//! the background key refresh. Tests call this with port 0 and get the port
+//! actually bound from [`Application::port`].
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_cors::Cors;
-use actix_web::dev::Server;
-use actix_web::http::header;
-use actix_web::middleware::{Condition, DefaultHeaders, Logger};
-use actix_web::{App, HttpServer, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Condition, DefaultHeaders, Logger, Next, from_fn};
+use actix_web::{App, HttpMessage, HttpServer, web};
 
-use crate::auth::keys::KeyStore;
-use crate::auth::{Authenticator, TokenValidator};
+use crate::auth::validator::TokenValidator;
+use crate::auth::{AuthenticatedUser, KeyStore};
 use crate::config::Settings;
-use crate::db::{self, DbError, UserStore};
-use crate::dev_issuer::DevIssuer;
+use crate::db::{self, DbError};
+use crate::dev::DevIssuer;
 use crate::routes;
+use crate::users::UserStore;
 
 /// Log target of the access log, written at debug level only: nothing is
 /// logged per request at `info`, and the middleware is left out entirely
@@ -62,22 +66,23 @@ impl Application {
         listener: TcpListener,
         dev_issuer: Option<web::Data<DevIssuer>>,
     ) -> Result<Self, StartupError> {
-        if !settings.issuer.ends_with('/') {
+        if !settings.validation.issuer.ends_with('/') {
             // Matched exactly, and Auth0's `iss` always ends with a slash.
             log::warn!(
                 "AUTH0_ISSUER {:?} has no trailing slash: tokens from an Auth0 tenant (iss \"https://.../\") will be refused",
-                settings.issuer
+                settings.validation.issuer
             );
         }
-        let pool = db::connect(&settings.database)?;
-        for version in db::run_migrations(&pool)? {
+        for version in db::migrate(&settings.database)? {
             log::info!("applied migration {version}");
         }
-        let keys = Arc::new(KeyStore::new(settings.jwks_url.clone(), settings.keys.clone())?);
-        let authenticator = web::Data::new(Authenticator::new(
-            TokenValidator::new(&settings, Arc::clone(&keys)),
-            UserStore::new(pool).with_last_seen_interval(settings.last_seen_interval),
-        ));
+        let users = web::Data::new(UserStore::open(&settings.database, settings.last_seen_interval)?);
+        let keys = Arc::new(KeyStore::for_url(
+            settings.jwks_url.clone(),
+            settings.keys.clone(),
+        )?);
+        let validator = web::Data::new(TokenValidator::new(&settings.validation, Arc::clone(&keys)));
+        let key_store = web::Data::from(Arc::clone(&keys));
 
         let address = format!("{}:{}", settings.host, settings.port);
         let bind_error = |source| StartupError::Bind {
@@ -89,7 +94,9 @@ impl Application {
         let origin = settings.client_origin_url.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(authenticator.clone())
+                .app_data(validator.clone())
+                .app_data(users.clone())
+                .app_data(key_store.clone())
                 .configure(routes::configure)
                 .configure(|cfg| {
                     if let Some(dev_issuer) = &dev_issuer {
@@ -104,6 +111,7 @@ impl Application {
                         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
                         .max_age(86_400),
                 )
+                .wrap(from_fn(no_store_when_authenticated))
                 .wrap(routes::json_error_bodies())
                 .wrap(
                     DefaultHeaders::new()
@@ -144,6 +152,21 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Marks every response to an authenticated request private: it speaks for
+/// one caller, and no cache may keep it.
+async fn no_store_when_authenticated(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let mut response = next.call(req).await?;
+    if response.request().extensions().contains::<AuthenticatedUser>() {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    Ok(response)
 }
 
 /// Binds `host:port` (port 0 picks a free one).

@@ -1,0 +1,10 @@
+//! Development without a tenant: a local issuer ([`DevIssuer`]) that signs
+//! tokens with an RSA key kept on disk and publishes its JWKS, so the API can
+//! be tried, tested and benchmarked with no Auth0 tenant and no network.
+//! `serve` never uses any of it.
+
+mod issuer;
+mod signing;
+
+pub use issuer::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevIssuerError, TokenRequest};
+pub use signing::{SigningError, SigningKey, jwks};

@@ -1,0 +1,9 @@
+//! The users table: one row per accepted `sub`, created on first sight by
+//! the [`UserStore`], written with group commit by its writer.
+
+mod row;
+mod store;
+mod writer;
+
+pub use row::User;
+pub use store::{UserStore, list};

@@ -1,0 +1,21 @@
+//! One row of the users table.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::schema::users;
+
+/// One row of the users table.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Serialize)]
+#[diesel(table_name = users)]
+pub struct User {
+    /// Surrogate key.
+    pub id: i32,
+    /// The token `sub` this row belongs to.
+    pub sub: String,
+    /// When the `sub` was first accepted (UTC).
+    pub created_at: NaiveDateTime,
+    /// When the `sub` was last accepted (UTC), to within `last_seen_interval`.
+    pub last_seen_at: NaiveDateTime,
+}

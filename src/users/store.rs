@@ -1,0 +1,158 @@
+//! The users table as the server uses it: the store remembers the users it
+//! has written, so that a repeat visit costs a lookup in memory and no
+//! database work; `last_seen_at` is refreshed in the background at most once
+//! per interval, never holding the request. What it remembers of one SQLite
+//! file is not trusted for another (a restored backup may lack the row).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use quick_cache::sync::Cache;
+
+use crate::db::{DbError, DbSettings, SqliteFile};
+use crate::schema::users;
+use crate::users::row::User;
+use crate::users::writer::{Notify, Writer};
+
+/// Most users remembered in memory per instance.
+const KNOWN_USERS_CAPACITY: usize = 100_000;
+
+/// How long a `/readyz` database check is reused: a flood of probes costs
+/// the database one query a second.
+const READINESS_TTL: Duration = Duration::from_secs(1);
+
+/// A user whose row exists, as remembered in memory.
+#[derive(Debug)]
+struct KnownUser {
+    /// The row's `id`, as last written (a refresh that had to recreate a
+    /// deleted row brings the new one).
+    id: AtomicI32,
+    /// The database file the row was written to (see [`Writer::epoch`]).
+    epoch: u64,
+    /// Milliseconds after `UserStore::started` of the last `last_seen_at` write.
+    last_written_ms: AtomicU64,
+}
+
+/// The users table as the server uses it.
+pub struct UserStore {
+    writer: Writer,
+    known: Cache<String, Arc<KnownUser>>,
+    last_seen_interval: Duration,
+    /// How long a request waits for its row before answering 503.
+    timeout: Duration,
+    started: Instant,
+    /// The last readiness check and when it ran; its lock lets one run at a time.
+    readiness: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+impl UserStore {
+    /// Opens the users table at `settings` (already migrated). Fails when the
+    /// database cannot be reached now.
+    pub fn open(settings: &DbSettings, last_seen_interval: Duration) -> Result<Self, DbError> {
+        Ok(Self {
+            writer: Writer::start(settings)?,
+            known: Cache::new(KNOWN_USERS_CAPACITY),
+            last_seen_interval,
+            // The writer's own limits (SQLite's busy timeout, PostgreSQL's
+            // connect timeout) answer first; this is the backstop.
+            timeout: settings.connect_timeout * 2,
+            started: Instant::now(),
+            readiness: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The `users.id` of `sub`, writing its row on first sight. A known
+    /// user costs no database work; its `last_seen_at` is refreshed in the
+    /// background once per interval.
+    pub async fn id_of(&self, sub: &str) -> Result<i32, DbError> {
+        if let Some(known) = self.known.get(sub)
+            && known.epoch == self.writer.epoch()
+        {
+            self.refresh_if_due(sub, &known);
+            return Ok(known.id.load(Ordering::Relaxed));
+        }
+        let (reply, written) = tokio::sync::oneshot::channel();
+        self.writer.upsert(sub, Notify::Request(reply));
+        let written = match tokio::time::timeout(self.timeout, written).await {
+            Ok(Ok(Ok(written))) => written,
+            Ok(Ok(Err(failure))) => return Err(unshare(failure)),
+            Ok(Err(_)) => return Err(DbError::WriterGone),
+            Err(_) => return Err(DbError::TimedOut),
+        };
+        let known = Arc::new(KnownUser {
+            id: AtomicI32::new(written.user.id),
+            epoch: written.epoch,
+            last_written_ms: AtomicU64::new(self.millis()),
+        });
+        self.known.insert(written.user.sub, known);
+        Ok(written.user.id)
+    }
+
+    /// Queues a `last_seen_at` write for a known user once the interval has
+    /// passed; of concurrent requests, only one wins the right to. Never waits.
+    fn refresh_if_due(&self, sub: &str, known: &Arc<KnownUser>) {
+        let now_ms = self.millis();
+        let last = known.last_written_ms.load(Ordering::Relaxed);
+        let due = now_ms.saturating_sub(last) >= self.last_seen_interval.as_millis() as u64;
+        if !due
+            || known
+                .last_written_ms
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let known = Arc::clone(known);
+        // Another instance or an operator may have deleted the row, which
+        // the upsert has just recreated under a new id.
+        let refreshed = move |user: &User| known.id.store(user.id, Ordering::Relaxed);
+        self.writer.upsert(sub, Notify::Refresh(Box::new(refreshed)));
+    }
+
+    fn millis(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// True when the database answered a check within the last second. At
+    /// most one check runs at a time; callers meanwhile share its answer.
+    pub async fn is_ready(&self) -> bool {
+        let mut last = self.readiness.lock().await;
+        if let Some((at, ready)) = *last
+            && at.elapsed() < READINESS_TTL
+        {
+            return ready;
+        }
+        let ready = matches!(
+            tokio::time::timeout(self.timeout, self.writer.ping()).await,
+            Ok(Ok(Ok(())))
+        );
+        *last = Some((Instant::now(), ready));
+        ready
+    }
+}
+
+/// The error itself when this was its only holder, else its description.
+fn unshare(failure: Arc<DbError>) -> DbError {
+    Arc::try_unwrap(failure).unwrap_or_else(|shared| match &*shared {
+        DbError::FileMissing(path) => DbError::FileMissing(path.clone()),
+        DbError::TimedOut => DbError::TimedOut,
+        DbError::WriterGone => DbError::WriterGone,
+        other => DbError::Shared(other.to_string()),
+    })
+}
+
+/// Every user in the database at `settings`, oldest first (for `users` and
+/// tests: it opens a connection of its own).
+pub fn list(settings: &DbSettings) -> Result<Vec<User>, DbError> {
+    let all = users::table.order(users::id);
+    if settings.is_postgres() {
+        Ok(all
+            .select(User::as_select())
+            .load(&mut settings.connect_postgres()?)?)
+    } else {
+        let mut file = SqliteFile::new(&settings.url, settings.connect_timeout);
+        Ok(all.select(User::as_select()).load(file.connection()?)?)
+    }
+}

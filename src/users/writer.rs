@@ -1,0 +1,354 @@
+//! Writing users rows with group commit. Requests that meet a `sub` at the
+//! same moment have their rows written together, in one transaction, by a
+//! writer thread that owns its connection: on SQLite one writer (SQLite has
+//! one write lock; connections racing for it only wait on each other), on
+//! PostgreSQL `pool_size` writers, each sending one multi-row upsert.
+//!
+//! A request is answered only after the transaction holding its row has
+//! committed, so a 200 never stands for a row that is not there. Writing
+//! the same `sub` again only refreshes `last_seen_at`, so concurrent first
+//! requests (from one instance or several) make one row.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{NaiveDateTime, Utc};
+use diesel::PgConnection;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use tokio::sync::oneshot;
+
+use crate::db::{DbError, DbSettings, FileChange, SqliteFile};
+use crate::schema::users;
+use crate::users::row::User;
+
+/// Most rows in one transaction (PostgreSQL binds three parameters a row,
+/// and allows 65 535).
+const MAX_BATCH: usize = 1000;
+
+/// How often an idle writer looks at its database (the SQLite file).
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// A row as written, and which database file it was written to.
+#[derive(Debug)]
+pub(crate) struct Written {
+    pub(crate) user: User,
+    pub(crate) epoch: u64,
+}
+
+/// Why a batch failed, shared by every job in it.
+pub(crate) type Failure = Arc<DbError>;
+
+/// Who learns of a written row.
+pub(crate) enum Notify {
+    /// A request waiting for its row.
+    Request(oneshot::Sender<Result<Written, Failure>>),
+    /// A background refresh of `last_seen_at`, which hands back the row.
+    Refresh(Box<dyn FnOnce(&User) + Send>),
+}
+
+enum Job {
+    Upsert { sub: String, notify: Notify },
+    Ping(oneshot::Sender<Result<(), Failure>>),
+}
+
+/// The sending side: queues jobs for the writer threads.
+pub(crate) struct Writer {
+    jobs: Sender<Job>,
+    epoch: Arc<AtomicU64>,
+}
+
+impl Writer {
+    /// Starts the writer threads for `settings`. Fails when the database
+    /// cannot be reached now.
+    pub(crate) fn start(settings: &DbSettings) -> Result<Self, DbError> {
+        let (jobs, queue) = std::sync::mpsc::channel();
+        let epoch = Arc::new(AtomicU64::new(0));
+        if settings.is_postgres() {
+            let queue = Arc::new(Mutex::new(queue));
+            // One connection now: a wrong URL or a server that is down fails
+            // the start, with its own message.
+            let mut first = Some(settings.connect_postgres()?);
+            for n in 0..settings.pool_size.max(1) {
+                let mut db = Postgres {
+                    settings: settings.clone(),
+                    conn: first.take(),
+                };
+                let queue = Arc::clone(&queue);
+                spawn(format!("users-writer-{n}"), move || {
+                    while let Some(batch) = take_batch(&queue.lock().unwrap_or_else(PoisonError::into_inner))
+                    {
+                        run(&mut db, batch);
+                    }
+                });
+            }
+        } else {
+            let mut db = Sqlite {
+                file: SqliteFile::new(&settings.url, settings.connect_timeout),
+                epoch: Arc::clone(&epoch),
+            };
+            db.check()?;
+            spawn("users-writer".into(), move || {
+                while let Some(batch) = take_batch(&queue) {
+                    run(&mut db, batch);
+                }
+            });
+        }
+        Ok(Self { jobs, epoch })
+    }
+
+    /// Writes the row of `sub` (or refreshes its `last_seen_at`); `notify`
+    /// learns the outcome once it is committed.
+    pub(crate) fn upsert(&self, sub: &str, notify: Notify) {
+        let job = Job::Upsert {
+            sub: sub.to_owned(),
+            notify,
+        };
+        // A closed queue (shutdown) drops the job, and with it the reply
+        // channel: the waiting request learns that the writer has gone.
+        let _ = self.jobs.send(job);
+    }
+
+    /// Checks that the database answers.
+    pub(crate) fn ping(&self) -> oneshot::Receiver<Result<(), Failure>> {
+        let (reply, answer) = oneshot::channel();
+        let _ = self.jobs.send(Job::Ping(reply));
+        answer
+    }
+
+    /// Changes each time the SQLite file leaves its path and each time one is
+    /// opened, so that what was remembered of one file is not trusted for
+    /// another. Always 0 on PostgreSQL.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+}
+
+fn spawn(name: String, body: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(body)
+        .expect("the users writer thread starts");
+}
+
+/// Waits for a job, then takes every job already queued behind it (up to
+/// the batch limit): what arrived while the last batch was committing is
+/// written together. Idle, it lets the database be looked at once a
+/// second. `None` once the queue has closed.
+fn take_batch(queue: &Receiver<Job>) -> Option<Vec<Job>> {
+    let first = match queue.recv_timeout(IDLE_CHECK) {
+        Ok(job) => job,
+        Err(RecvTimeoutError::Timeout) => return Some(Vec::new()),
+        Err(RecvTimeoutError::Disconnected) => return None,
+    };
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// A database a writer owns a connection to.
+trait Database {
+    /// Looks at the database before a batch, and when idle.
+    fn check(&mut self) -> Result<(), DbError>;
+    /// Upserts each distinct `sub` in one transaction; returns their rows.
+    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<User>, DbError>;
+    /// A statement that touches nothing.
+    fn ping(&mut self) -> Result<(), DbError>;
+    /// Which file rows go to now (see [`Writer::epoch`]).
+    fn epoch(&self) -> u64;
+}
+
+/// Runs one batch and tells everyone in it how it went.
+fn run(db: &mut impl Database, batch: Vec<Job>) {
+    let checked = db.check().map_err(Arc::new);
+    let epoch = db.epoch();
+    let mut subs: Vec<&str> = Vec::new();
+    let mut pinged_by_any = false;
+    for job in &batch {
+        match job {
+            // A request that has stopped waiting wants nothing written.
+            Job::Upsert {
+                notify: Notify::Request(reply),
+                ..
+            } if reply.is_closed() => {}
+            Job::Upsert { sub, .. } => subs.push(sub),
+            Job::Ping(_) => pinged_by_any = true,
+        }
+    }
+    subs.sort_unstable();
+    subs.dedup();
+    let written: Result<HashMap<String, User>, Failure> = match &checked {
+        Err(err) => Err(Arc::clone(err)),
+        Ok(()) if subs.is_empty() => Ok(HashMap::new()),
+        Ok(()) => db
+            .upsert_all(&subs, Utc::now().naive_utc())
+            .map(|rows| rows.into_iter().map(|user| (user.sub.clone(), user)).collect())
+            .map_err(Arc::new),
+    };
+    if let Err(err) = &written {
+        log::warn!("cannot write {} users row(s): {err}", subs.len());
+    }
+    let pinged = if !pinged_by_any {
+        Ok(())
+    } else {
+        checked.and_then(|()| db.ping().map_err(Arc::new))
+    };
+    for job in batch {
+        match job {
+            Job::Upsert { sub, notify } => {
+                let outcome = match &written {
+                    // Rows of requests that stopped waiting were not written.
+                    Ok(rows) => rows
+                        .get(&sub)
+                        .cloned()
+                        .ok_or_else(|| Arc::new(DbError::WriterGone)),
+                    Err(err) => Err(Arc::clone(err)),
+                };
+                match (notify, outcome) {
+                    (Notify::Request(reply), outcome) => {
+                        let _ = reply.send(outcome.map(|user| Written { user, epoch }));
+                    }
+                    (Notify::Refresh(done), Ok(user)) => done(&user),
+                    (Notify::Refresh(_), Err(_)) => {}
+                }
+            }
+            Job::Ping(reply) => {
+                let _ = reply.send(pinged.clone());
+            }
+        }
+    }
+}
+
+/// The server's SQLite file.
+struct Sqlite {
+    file: SqliteFile,
+    /// Shared with [`Writer::epoch`].
+    epoch: Arc<AtomicU64>,
+}
+
+impl Database for Sqlite {
+    fn check(&mut self) -> Result<(), DbError> {
+        let change = self.file.check();
+        if !matches!(change, Ok(FileChange::Unchanged)) {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
+        match change? {
+            FileChange::Missing => Err(DbError::FileMissing(self.file.path().to_owned())),
+            FileChange::Unchanged | FileChange::Opened => Ok(()),
+        }
+    }
+
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<User>, DbError> {
+        let conn = self.file.connection()?;
+        // An explicit transaction: SQLite hands out a `RETURNING` row before
+        // an autocommit commits, and a failed commit (read-only file, full
+        // disk) would otherwise answer 200 for a row that never landed.
+        Ok(conn.immediate_transaction(|conn| {
+            subs.iter()
+                .map(|sub| {
+                    diesel::insert_into(users::table)
+                        .values(new_row(sub, now))
+                        .on_conflict(users::sub)
+                        .do_update()
+                        .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
+                        .returning(User::as_returning())
+                        .get_result(conn)
+                })
+                .collect::<QueryResult<Vec<User>>>()
+        })?)
+    }
+
+    fn ping(&mut self) -> Result<(), DbError> {
+        diesel::sql_query("SELECT 1").execute(self.file.connection()?)?;
+        Ok(())
+    }
+}
+
+/// One connection to the shared PostgreSQL database, replaced when broken.
+struct Postgres {
+    settings: DbSettings,
+    conn: Option<PgConnection>,
+}
+
+impl Postgres {
+    /// Runs `work` on the connection; a failure may be a connection that the
+    /// server closed (restart, failover, an administrator), so it is retried
+    /// once on a new connection.
+    fn with_retry<T>(&mut self, work: impl Fn(&mut PgConnection) -> QueryResult<T>) -> Result<T, DbError> {
+        for attempt in 0..2 {
+            let conn = match &mut self.conn {
+                Some(conn) => conn,
+                None => self.conn.insert(self.settings.connect_postgres()?),
+            };
+            match work(conn) {
+                Ok(done) => return Ok(done),
+                Err(err) if attempt == 0 => {
+                    log::debug!("PostgreSQL statement failed, retrying on a new connection: {err}");
+                    self.conn = None;
+                }
+                Err(err) => {
+                    self.conn = None;
+                    return Err(err.into());
+                }
+            }
+        }
+        Err(DbError::WriterGone)
+    }
+}
+
+impl Database for Postgres {
+    fn check(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
+
+    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<User>, DbError> {
+        let rows: Vec<_> = subs.iter().map(|sub| new_row(sub, now)).collect();
+        // One statement: atomic, committed before its rows come back.
+        self.with_retry(|conn| {
+            diesel::insert_into(users::table)
+                .values(&rows)
+                .on_conflict(users::sub)
+                .do_update()
+                .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
+                .returning(User::as_returning())
+                .get_results(conn)
+        })
+    }
+
+    fn ping(&mut self) -> Result<(), DbError> {
+        self.with_retry(|conn| diesel::sql_query("SELECT 1").execute(conn).map(drop))
+    }
+
+    fn epoch(&self) -> u64 {
+        0
+    }
+}
+
+/// The values of a new row for `sub`, first and last seen `now`.
+#[allow(clippy::type_complexity)]
+fn new_row(
+    sub: &str,
+    now: NaiveDateTime,
+) -> (
+    diesel::dsl::Eq<users::sub, &str>,
+    diesel::dsl::Eq<users::created_at, NaiveDateTime>,
+    diesel::dsl::Eq<users::last_seen_at, NaiveDateTime>,
+) {
+    (
+        users::sub.eq(sub),
+        users::created_at.eq(now),
+        users::last_seen_at.eq(now),
+    )
+}
