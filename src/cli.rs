@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_auth0_api::app::{self, Application};
+use actix_auth0_api::auth::PermissionsFrom;
 use actix_auth0_api::config::{self, ConfigError, Settings, VARIABLES};
 use actix_auth0_api::db::{self, DbSettings};
 use actix_auth0_api::dev::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, TokenRequest};
@@ -57,9 +58,15 @@ struct TokenArgs {
     /// The `sub` claim (the user).
     #[arg(long, value_parser = non_empty)]
     sub: String,
-    /// Space-separated `scope` claim, e.g. "read:messages openid".
+    /// Space-separated `scope` claim, e.g. "read:messages openid". Unless
+    /// --user is given, the token is then a client-credentials
+    /// (machine-to-machine) one, whose scope grants permissions.
     #[arg(long)]
     scope: Option<String>,
+    /// A user token even with --scope: its scope then grants nothing unless
+    /// the API runs with PERMISSIONS_FROM=scope or both (use --permissions).
+    #[arg(long)]
+    user: bool,
     /// Comma-separated Auth0 RBAC `permissions`, e.g. read:messages,read:admin-messages.
     #[arg(long, value_delimiter = ',')]
     permissions: Vec<String>,
@@ -170,6 +177,7 @@ async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {
 }
 
 fn print_banner(issuer: &DevIssuer, settings: &Settings) -> anyhow::Result<()> {
+    let scope_only = settings.validation.permissions_from == PermissionsFrom::Scope;
     let api = issuer.issuer().trim_end_matches('/');
     let examples = [
         ("no permissions", "dev|user", None, "/api/private"),
@@ -199,8 +207,15 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings) -> anyhow::Result<()> {
     for (label, sub, permission, path) in examples {
         let request = TokenRequest {
             sub: sub.into(),
-            scope: permission.map(str::to_owned),
-            permissions: Vec::new(),
+            // User tokens as an Auth0 API issues them: with RBAC on, unless
+            // the API is told to read `scope` only.
+            scope: permission.filter(|_| scope_only).map(str::to_owned),
+            permissions: permission
+                .filter(|_| !scope_only)
+                .map(str::to_owned)
+                .into_iter()
+                .collect(),
+            client_credentials: false,
             ttl: Duration::from_secs(24 * 3600),
             audience: DEV_AUDIENCE.into(),
         };
@@ -233,6 +248,7 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
             .map(|p| p.trim().to_owned())
             .filter(|p| !p.is_empty())
             .collect(),
+        client_credentials: args.scope.is_some() && !args.user,
         ttl: args.ttl,
         audience: args.aud.clone(),
     };
@@ -246,6 +262,19 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     print_lines(tokens)
+}
+
+/// `text` with each control character (C0, DEL, C1) as a `\uXXXX` escape.
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                format!("\\u{:04x}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Writes `lines` to stdout. A reader that stops early (`| head`) ends the
@@ -272,18 +301,24 @@ fn users(json: bool) -> anyhow::Result<()> {
     }
     let users = users::list(&database)?;
     let time = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    // A `sub` written before it was checked may hold terminal escapes:
+    // every control character is printed escaped, never raw.
     if json {
         return print_lines(users.into_iter().map(|user| {
-            serde_json::json!({
+            let line = serde_json::json!({
                 "id": user.id, "sub": user.sub,
                 "created_at": time(user.created_at), "last_seen_at": time(user.last_seen_at),
-            })
-            .to_string()
+            });
+            // serde_json escapes C0 but not DEL or C1; `\u` escapes are valid JSON.
+            escape_controls(&line.to_string())
         }));
     }
     let rows: Vec<[String; 4]> = users
         .into_iter()
-        .map(|u| [u.id.to_string(), u.sub, time(u.created_at), time(u.last_seen_at)])
+        .map(|u| {
+            let sub = escape_controls(&u.sub);
+            [u.id.to_string(), sub, time(u.created_at), time(u.last_seen_at)]
+        })
         .collect();
     let header = ["id", "sub", "created_at", "last_seen_at"].map(String::from);
     let widths: Vec<usize> = (0..4)

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::auth::keys::is_loopback;
-use crate::auth::{KeyStoreSettings, ValidationSettings};
+use crate::auth::{KeyStoreSettings, PermissionsFrom, ValidationSettings};
 use crate::db::DbSettings;
 
 /// Everything the server needs to start, already validated.
@@ -54,7 +54,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("AUTH0_AUDIENCE", "API identifier; a comma-separated list accepts any of them", "required"),
     ("AUTH0_ISSUER", "the exact `iss` expected", "https://{AUTH0_DOMAIN}/"),
     ("AUTH0_JWKS_URL", "where the signing keys are published", "{AUTH0_ISSUER}.well-known/jwks.json"),
-    ("AUTH0_LEEWAY_SECS", "clock skew tolerated on exp and nbf", "60"),
+    ("AUTH0_LEEWAY_SECS", "clock skew tolerated on exp and nbf (at most 300)", "60"),
+    ("PERMISSIONS_FROM", "which claims grant permissions: auto, permissions, scope or both", "auto"),
     ("JWKS_FETCH_TIMEOUT_SECS", "limit for one JWKS fetch", "5"),
     ("JWKS_REFETCH_COOLDOWN_SECS", "minimum time between fetches for unknown kids; retry interval", "30"),
     ("JWKS_CACHE_TTL_SECS", "key lifetime when the JWKS has no max-age", "600"),
@@ -131,9 +132,7 @@ impl Settings {
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Variables { lookup };
-        let issuer = vars.get("AUTH0_ISSUER", None, |raw| {
-            trusted_url(raw).map(|_| Some(raw.to_owned()))
-        })?;
+        let issuer = vars.get("AUTH0_ISSUER", None, |raw| issuer_url(raw).map(Some))?;
         let issuer = match issuer {
             Some(issuer) => issuer,
             None => vars.required(
@@ -157,7 +156,15 @@ impl Settings {
                 "required (your API identifier, e.g. https://hello-world.example.com; comma-separated for several)",
                 audiences,
             )?,
-            leeway: vars.get("AUTH0_LEEWAY_SECS", Duration::from_secs(60), secs)?,
+            leeway: vars.get("AUTH0_LEEWAY_SECS", Duration::from_secs(60), |raw| {
+                let leeway = secs(raw)?;
+                if leeway > MAX_LEEWAY {
+                    Err(format!("expected at most {} seconds, got {raw}", MAX_LEEWAY.as_secs()))
+                } else {
+                    Ok(leeway)
+                }
+            })?,
+            permissions_from: vars.get("PERMISSIONS_FROM", PermissionsFrom::Auto, str::parse)?,
             token_cache_size: vars.get("TOKEN_CACHE_SIZE", 10_000, |raw| {
                 raw.parse().map_err(|_| format!("expected a number of tokens, got {raw:?}"))
             })?,
@@ -273,10 +280,20 @@ fn audiences(raw: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// The most clock skew tolerated: more would accept long-expired tokens.
+const MAX_LEEWAY: Duration = Duration::from_secs(300);
+
 /// The issuer and its keys are trusted over https only; plain http is
-/// allowed only to this machine.
+/// allowed only to this machine. No user-info (it would be sent, and
+/// logged, with every fetch) and no fragment.
 fn trusted_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw).map_err(|e| format!("expected an absolute URL, got {raw:?} ({e})"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("expected a URL without user name or password".into());
+    }
+    if url.fragment().is_some() {
+        return Err(format!("expected a URL without a fragment (#...), got {raw:?}"));
+    }
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
@@ -284,6 +301,18 @@ fn trusted_url(raw: &str) -> Result<Url, String> {
             "expected an https URL (http only for a loopback host), got {raw:?}"
         )),
     }
+}
+
+/// An issuer identifier (RFC 8414 section 2): a trusted URL without a query
+/// either, kept as written, since `iss` is compared with it byte for byte.
+fn issuer_url(raw: &str) -> Result<String, String> {
+    let url = trusted_url(raw)?;
+    if url.query().is_some() || raw.contains('?') {
+        return Err(format!(
+            "expected an issuer URL without a query (?...), got {raw:?}"
+        ));
+    }
+    Ok(raw.to_owned())
 }
 
 /// The browser origin, as browsers send it: scheme, host and port only
@@ -387,6 +416,16 @@ mod tests {
             ("PORT", "70000"),
             ("CLIENT_ORIGIN_URL", "*"),
             ("AUTH0_LEEWAY_SECS", "-1"),
+            ("AUTH0_LEEWAY_SECS", "301"),
+            ("AUTH0_LEEWAY_SECS", "18446744073709551615"),
+            ("PERMISSIONS_FROM", "all"),
+            ("PERMISSIONS_FROM", "Scope"),
+            ("AUTH0_ISSUER", "https://user:pass@t.example.com/"),
+            ("AUTH0_ISSUER", "https://t.example.com/?a=b"),
+            ("AUTH0_ISSUER", "https://t.example.com/#x"),
+            ("AUTH0_ISSUER", "https://t.example.com/?"),
+            ("AUTH0_JWKS_URL", "https://user@t.example.com/jwks.json"),
+            ("AUTH0_JWKS_URL", "https://t.example.com/jwks.json#k"),
             ("JWKS_FETCH_TIMEOUT_SECS", "0"),
             ("JWKS_REFETCH_COOLDOWN_SECS", "soon"),
             ("JWKS_CACHE_TTL_SECS", "0"),

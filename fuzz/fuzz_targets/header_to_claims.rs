@@ -29,8 +29,9 @@ fn harness() -> &'static Harness {
     static HARNESS: OnceLock<Harness> = OnceLock::new();
     HARNESS.get_or_init(|| {
         // A fuzzing-only development key, committed so that seeds really verify.
-        let issuer = DevIssuer::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dev-issuer"), SEED_ISSUER.into())
-            .expect("fuzz/dev-issuer/signing-key.pem");
+        let key = Path::new(env!("CARGO_MANIFEST_DIR")).join("dev-issuer/signing-key.pem");
+        let pem = std::fs::read_to_string(key).expect("fuzz/dev-issuer/signing-key.pem");
+        let issuer = DevIssuer::from_pem(SEED_ISSUER.into(), &pem).expect("a usable key");
         let settings = Validator::settings(SEED_ISSUER, DEV_AUDIENCE);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         let validator = runtime.block_on(async { Validator::new(&settings, &issuer.public_jwks()) });

@@ -126,6 +126,7 @@ mod tests {
             principal: Principal {
                 sub: "auth0|1".into(),
                 permissions: Default::default(),
+                user_scope_ignored: false,
             },
             kid: "k".into(),
             key: crate::auth::keys::jwks::tests::some_key(),

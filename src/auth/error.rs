@@ -33,6 +33,8 @@ pub enum AuthError {
     InsufficientScope {
         /// Space-separated permissions that would have been enough.
         required: String,
+        /// Why the token has none, when the cause is the tenant's set-up.
+        advice: Option<&'static str>,
     },
     /// No signing keys to check the token against (tenant unreachable).
     #[error("signing keys unavailable")]
@@ -85,7 +87,10 @@ impl AuthError {
             AuthError::MissingCredentials => "the request has no Authorization header".into(),
             AuthError::InvalidRequest(why) => (*why).into(),
             AuthError::InvalidToken(why) => why.clone(),
-            AuthError::InsufficientScope { required } => format!("requires permission: {required}"),
+            AuthError::InsufficientScope { required, advice } => match advice {
+                Some(advice) => format!("requires permission: {required}; {advice}"),
+                None => format!("requires permission: {required}"),
+            },
             AuthError::KeysUnavailable { .. } => "signing keys cannot be fetched; try again shortly".into(),
             AuthError::DatabaseUnavailable => "the user store is unavailable; try again shortly".into(),
             AuthError::Misconfigured(_) => "authentication is not configured for this route".into(),
@@ -112,7 +117,7 @@ impl AuthError {
                 quotable(&self.description())
             ));
         }
-        if let AuthError::InsufficientScope { required } = self {
+        if let AuthError::InsufficientScope { required, .. } = self {
             challenge.push_str(&format!(", scope=\"{}\"", quotable(required)));
         }
         challenge
@@ -191,7 +196,8 @@ mod tests {
         );
         assert_eq!(
             AuthError::InsufficientScope {
-                required: "read:messages".into()
+                required: "read:messages".into(),
+                advice: None,
             }
             .challenge(),
             r#"Bearer realm="api", error="insufficient_scope", error_description="requires permission: read:messages", scope="read:messages""#

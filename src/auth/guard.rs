@@ -58,6 +58,11 @@ impl AuthenticatedUser {
     }
 }
 
+/// Why a user token has no permissions under `PERMISSIONS_FROM=auto`, in
+/// words that say what to change.
+const SCOPE_IGNORED: &str = "this user token has no permissions claim and its scope is not trusted: \
+    enable RBAC and \"Add Permissions in the Access Token\" for the API in Auth0, or set PERMISSIONS_FROM";
+
 /// What a validator answers actix-web-httpauth: the request to pass on, or
 /// the refusal with the request it refuses.
 type Admission = Result<ServiceRequest, (actix_web::Error, ServiceRequest)>;
@@ -104,6 +109,7 @@ async fn authenticate(
             .check(&token.principal)
             .map_err(|denied| AuthError::InsufficientScope {
                 required: denied.required.join(" "),
+                advice: token.principal.user_scope_ignored.then_some(SCOPE_IGNORED),
             })?;
         let id = users.id_of(&token.principal.sub).await.map_err(|err| {
             log::error!("cannot record user: {err}");

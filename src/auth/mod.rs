@@ -26,4 +26,4 @@ pub use guard::{AuthenticatedUser, require};
 pub use keys::{KeyStore, KeyStoreSettings, PublishedKey};
 pub use permission::{AllOf, AnyOf, Denied, HasPermission, IsAuthenticated, Permission};
 pub use token::Principal;
-pub use validator::ValidationSettings;
+pub use validator::{PermissionsFrom, ValidationSettings};

@@ -110,6 +110,7 @@ mod tests {
         Principal {
             sub: "auth0|1".into(),
             permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            user_scope_ignored: false,
         }
     }
 

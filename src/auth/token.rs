@@ -13,9 +13,12 @@ pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
 pub struct Principal {
     /// The token's `sub`.
     pub sub: String,
-    /// The permissions it grants: the `scope` claim's entries plus Auth0's
-    /// RBAC `permissions` array.
+    /// The permissions it grants, from the claims `PERMISSIONS_FROM` names.
     pub permissions: BTreeSet<String>,
+    /// True when a user token's `scope` was not trusted: it has no
+    /// `permissions` claim (RBAC is off for the API) and is no
+    /// client-credentials token. A refusal then says how to fix the tenant.
+    pub user_scope_ignored: bool,
 }
 
 impl Principal {

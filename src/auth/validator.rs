@@ -8,11 +8,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
 
 use crate::auth::bearer::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
@@ -31,16 +34,69 @@ pub struct ValidationSettings {
     pub leeway: Duration,
     /// Most verified tokens kept in memory (0: no token cache).
     pub token_cache_size: u64,
+    /// Which claims grant permissions.
+    pub permissions_from: PermissionsFrom,
 }
 
+/// Which claims grant permissions (`PERMISSIONS_FROM`).
+///
+/// On an Auth0 API with RBAC off, a user token's `scope` holds whatever the
+/// client asked for, so trusting it lets anyone who can log in grant
+/// themselves any permission. `Auto` trusts `scope` only where an
+/// administrator granted it: client-credentials tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PermissionsFrom {
+    /// The `permissions` claim when the token has one (RBAC is on), else
+    /// `scope` for a client-credentials token (`gty`), else nothing.
+    #[default]
+    Auto,
+    /// The `permissions` claim only.
+    Permissions,
+    /// The `scope` claim only.
+    Scope,
+    /// Both claims, together.
+    Both,
+}
+
+impl std::str::FromStr for PermissionsFrom {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "auto" => Ok(Self::Auto),
+            "permissions" => Ok(Self::Permissions),
+            "scope" => Ok(Self::Scope),
+            "both" => Ok(Self::Both),
+            _ => Err(format!("expected auto, permissions, scope or both, got {raw:?}")),
+        }
+    }
+}
+
+/// The longest lifetime a token may claim: Auth0 issues access tokens for
+/// at most 30 days, so an `exp` further out than a year is not one of its.
+const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+
+/// The longest `sub` accepted: it becomes a users row, and is printed.
+const MAX_SUB_BYTES: usize = 255;
+
+/// The deepest nesting of arrays and objects accepted in a header or a
+/// payload. Claims nest a few levels at most; unknown members are skipped
+/// without serde_json's recursion limit, so depth is checked here.
+const MAX_JSON_DEPTH: usize = 16;
+
+/// The JOSE header. Derived deserialization refuses a member given twice.
 #[derive(Deserialize)]
 struct JoseHeader {
     alg: String,
     kid: Option<String>,
     typ: Option<String>,
-    crit: Option<serde_json::Value>,
+    /// Present at all, even as `null` or `[]`.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
 }
 
+/// The claims read here (`Validation` reads its own); a member given twice
+/// is refused.
 #[derive(Deserialize)]
 struct Claims {
     /// Checked again here, as a string: `Validation` alone also accepts an array.
@@ -51,6 +107,20 @@ struct Claims {
     permissions: Option<Vec<String>>,
     /// Presence and freshness are checked by `Validation`; kept for the cache.
     exp: Option<u64>,
+    /// A number when present, and not in the future.
+    iat: Option<serde_json::Number>,
+    /// Auth0's grant type: `client-credentials` for machine-to-machine tokens.
+    gty: Option<serde_json::Value>,
+    /// Members of an ID token (OIDC), never of an access token.
+    #[serde(default, deserialize_with = "present")]
+    nonce: bool,
+    #[serde(default, deserialize_with = "present")]
+    at_hash: bool,
+}
+
+/// True for a member that is there, whatever its value (`null` included).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// Validates tokens against one issuer's published keys.
@@ -58,6 +128,7 @@ pub(crate) struct TokenValidator {
     keys: Arc<KeyStore>,
     issuer: String,
     validation: Validation,
+    permissions_from: PermissionsFrom,
     cache: TokenCache,
 }
 
@@ -74,6 +145,7 @@ impl TokenValidator {
             keys,
             issuer: settings.issuer.clone(),
             validation,
+            permissions_from: settings.permissions_from,
             cache: TokenCache::new(settings.token_cache_size),
         }
     }
@@ -117,20 +189,29 @@ impl TokenValidator {
         if claims.iss.as_deref() != Some(self.issuer.as_str()) {
             return Err(invalid("unexpected issuer"));
         }
-        let sub = claims
-            .sub
-            .filter(|sub| !sub.is_empty())
-            .ok_or_else(|| invalid("empty sub claim"))?;
-        let permissions = claims
-            .scope
-            .iter()
-            .flat_map(|scope| scope.split(' '))
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-            .chain(claims.permissions.into_iter().flatten())
-            .collect();
+        if claims.nonce || claims.at_hash {
+            // RFC 8725 section 3.11, RFC 9068: an ID token is not an access token.
+            return Err(invalid("an ID token is not an access token"));
+        }
+        let now = unix_now();
+        if claims
+            .exp
+            .is_some_and(|exp| exp > now.saturating_add(MAX_LIFETIME_SECS))
+        {
+            return Err(invalid("token expires too far in the future (exp)"));
+        }
+        if claims
+            .iat
+            .and_then(|iat| iat.as_f64())
+            .is_some_and(|iat| iat > now.saturating_add(self.validation.leeway) as f64)
+        {
+            return Err(invalid("token issued in the future (iat)"));
+        }
+        let sub = claims.sub.unwrap_or_default();
+        check_sub(&sub).map_err(invalid)?;
+        let principal = self.principal(sub, claims.scope, claims.permissions, claims.gty);
         Ok(VerifiedToken {
-            principal: Principal { sub, permissions },
+            principal,
             kid,
             key,
             valid_until: claims
@@ -143,6 +224,72 @@ impl TokenValidator {
     }
 }
 
+impl TokenValidator {
+    /// Who the token speaks for, with the permissions the configured claims grant.
+    fn principal(
+        &self,
+        sub: String,
+        scope: Option<String>,
+        permissions: Option<Vec<String>>,
+        gty: Option<serde_json::Value>,
+    ) -> Principal {
+        let scope = || {
+            scope
+                .iter()
+                .flat_map(|scope| scope.split(' '))
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let client_credentials = gty.is_some_and(|gty| gty == "client-credentials");
+        let mut user_scope_ignored = false;
+        let granted: Vec<String> = match self.permissions_from {
+            PermissionsFrom::Permissions => permissions.unwrap_or_default(),
+            PermissionsFrom::Scope => scope(),
+            PermissionsFrom::Both => scope()
+                .into_iter()
+                .chain(permissions.into_iter().flatten())
+                .collect(),
+            PermissionsFrom::Auto => match permissions {
+                Some(permissions) => permissions,
+                None if client_credentials => scope(),
+                None => {
+                    user_scope_ignored = true;
+                    Vec::new()
+                }
+            },
+        };
+        Principal {
+            sub,
+            permissions: granted.into_iter().collect(),
+            user_scope_ignored,
+        }
+    }
+}
+
+/// A `sub` becomes a users row and is printed by `users`: it must be a
+/// short, printable identifier.
+fn check_sub(sub: &str) -> Result<(), &'static str> {
+    if sub.is_empty() {
+        Err("empty sub claim")
+    } else if sub.trim().is_empty() {
+        Err("blank sub claim")
+    } else if sub.len() > MAX_SUB_BYTES {
+        Err("sub claim longer than 255 bytes")
+    } else if sub.chars().any(char::is_control) {
+        Err("sub claim holds a control character")
+    } else {
+        Ok(())
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
 fn invalid(why: &str) -> AuthError {
     AuthError::InvalidToken(why.to_owned())
 }
@@ -150,7 +297,7 @@ fn invalid(why: &str) -> AuthError {
 /// Reads and checks the JOSE header of a compact JWS.
 fn read_header(token: &str) -> Result<JoseHeader, AuthError> {
     let mut segments = token.split('.');
-    let (Some(header), Some(_), Some(_), None) =
+    let (Some(header), Some(payload), Some(_), None) =
         (segments.next(), segments.next(), segments.next(), segments.next())
     else {
         return Err(invalid("malformed token: expected three dot-separated segments"));
@@ -158,6 +305,12 @@ fn read_header(token: &str) -> Result<JoseHeader, AuthError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| invalid("malformed token: header is not base64url"))?;
+    let payload = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| invalid("malformed token: payload is not base64url"))?;
+    if json_depth(&bytes) > MAX_JSON_DEPTH || json_depth(&payload) > MAX_JSON_DEPTH {
+        return Err(invalid("malformed token: JSON nested too deeply"));
+    }
     let header: JoseHeader = serde_json::from_slice(&bytes)
         .map_err(|_| invalid("malformed token: header is not a JOSE JSON object"))?;
     if header.alg != "RS256" {
@@ -169,10 +322,32 @@ fn read_header(token: &str) -> Result<JoseHeader, AuthError> {
             return Err(invalid("unexpected token type (typ)"));
         }
     }
-    if header.crit.is_some() {
+    if header.crit {
         return Err(invalid("unsupported critical header (crit)"));
     }
     Ok(header)
+}
+
+/// How deeply arrays and objects nest in `json` (brackets inside strings
+/// do not count).
+fn json_depth(json: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for byte in json {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
+            (false, _, _) => {}
+        }
+    }
+    deepest
 }
 
 /// What failed, in words a client developer can act on.
@@ -196,5 +371,18 @@ fn describe(kind: &ErrorKind) -> &'static str {
         ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => "malformed claims",
         ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => "signing key unusable",
         _ => "malformed token",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_depth_counts_brackets_outside_strings() {
+        assert_eq!(json_depth(br#"{"a":1}"#), 1);
+        assert_eq!(json_depth(br#"{"a":[{"b":[]}]}"#), 4);
+        assert_eq!(json_depth(br#"{"a":"[[[[\"[[[","b":{}}"#), 2);
+        assert_eq!(json_depth(b"[[[[]]]]"), 4);
     }
 }

@@ -50,6 +50,16 @@ pub enum DevIssuerError {
     /// Generating or using the key failed.
     #[error(transparent)]
     Signing(#[from] SigningError),
+    /// Another user could read, change or swap the key: it is not used.
+    #[error("{} {why}: the development key must be private (chmod {mode:o} it)", path.display())]
+    NotPrivate {
+        /// The folder or file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+        /// The mode it should have.
+        mode: u32,
+    },
 }
 
 fn cannot(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DevIssuerError {
@@ -66,6 +76,9 @@ pub struct TokenRequest {
     pub scope: Option<String>,
     /// Auth0 RBAC `permissions` array (empty: claim omitted).
     pub permissions: Vec<String>,
+    /// Mark it a client-credentials (machine-to-machine) token, `"gty":
+    /// "client-credentials"`, whose `scope` an administrator granted.
+    pub client_credentials: bool,
     /// Lifetime from now.
     pub ttl: Duration,
     /// The `aud` claim.
@@ -82,18 +95,34 @@ impl DevIssuer {
     /// Loads the key kept in `data_dir`, creating the folder and a fresh
     /// RSA-2048 key (mode 0600) on first use. A key file that exists but
     /// cannot be read is an error, never silently replaced.
+    ///
+    /// The folder and the key must belong to this user and be closed to
+    /// everyone else: anyone who can read the key can mint tokens this API
+    /// accepts, and anyone who can write it can swap in their own.
     pub fn open(data_dir: &Path, issuer: String) -> Result<Self, DevIssuerError> {
         let path = data_dir.join(KEY_FILE);
+        if data_dir.exists() {
+            check_private(data_dir, 0o700)?;
+        }
         let pem = match fs::read_to_string(&path) {
-            Ok(pem) => pem,
+            Ok(pem) => {
+                check_private(&path, 0o600)?;
+                pem
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => create_key_file(data_dir, &path)?,
             Err(err) => return Err(cannot("read", &path)(err)),
         };
-        let provisional = SigningKey::from_pem("dev", &pem).map_err(|source| DevIssuerError::CorruptKey {
-            path: path.clone(),
-            source,
-        })?;
-        let key = SigningKey::from_pem(thumbprint(provisional.public_jwk()), &pem)?;
+        Self::from_pem(issuer, &pem).map_err(|err| match err {
+            DevIssuerError::Signing(source) => DevIssuerError::CorruptKey { path, source },
+            other => other,
+        })
+    }
+
+    /// An issuer signing with the PKCS#8 or PKCS#1 PEM key `pem`, whose
+    /// `kid` is its RFC 7638 thumbprint.
+    pub fn from_pem(issuer: String, pem: &str) -> Result<Self, DevIssuerError> {
+        let provisional = SigningKey::from_pem("dev", pem)?;
+        let key = SigningKey::from_pem(thumbprint(provisional.public_jwk()), pem)?;
         Ok(Self { issuer, key })
     }
 
@@ -141,6 +170,9 @@ impl DevIssuer {
         }
         if !request.permissions.is_empty() {
             claims["permissions"] = request.permissions.clone().into();
+        }
+        if request.client_credentials {
+            claims["gty"] = "client-credentials".into();
         }
         Ok(self.key.sign(&claims)?)
     }
@@ -196,7 +228,8 @@ fn create_key_file(data_dir: &Path, path: &Path) -> Result<String, DevIssuerErro
     let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let temporary = data_dir.join(format!(".{KEY_FILE}.{}.{attempt}", std::process::id()));
     let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    // O_EXCL: never a file someone else placed there.
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let written = options.open(&temporary).and_then(|mut file| {
@@ -222,6 +255,33 @@ fn create_key_file(data_dir: &Path, path: &Path) -> Result<String, DevIssuerErro
     }
 }
 
+/// Refuses a folder or file that another user owns, or that group or others
+/// may use at all; `mode` is the one it should have.
+#[cfg(unix)]
+fn check_private(path: &Path, mode: u32) -> Result<(), DevIssuerError> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = fs::metadata(path).map_err(cannot("read", path))?;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let why = if metadata.uid() != me {
+        format!("belongs to another user (uid {})", metadata.uid())
+    } else if metadata.mode() & 0o077 != 0 {
+        format!("is open to group or others (mode {:o})", metadata.mode() & 0o777)
+    } else {
+        return Ok(());
+    };
+    Err(DevIssuerError::NotPrivate {
+        path: path.to_path_buf(),
+        why,
+        mode,
+    })
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _mode: u32) -> Result<(), DevIssuerError> {
+    Ok(())
+}
+
 /// RFC 7638 JWK thumbprint: a `kid` that changes only when the key does.
 fn thumbprint(jwk: &serde_json::Value) -> String {
     let canonical = format!(
@@ -235,6 +295,36 @@ fn thumbprint(jwk: &serde_json::Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn write_private(path: &Path, text: &str) {
+        fs::write(path, text).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    #[test]
+    fn a_key_or_folder_open_to_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("dev");
+        let issuer = || DevIssuer::open(&data, "http://127.0.0.1:6060/".into());
+        issuer().unwrap();
+        let key = data.join(KEY_FILE);
+        for (path, mode) in [(&key, 0o640), (&key, 0o604), (&key, 0o622)] {
+            fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+            let err = issuer().err().unwrap();
+            assert!(
+                matches!(err, DevIssuerError::NotPrivate { .. }),
+                "{mode:o}: {err}"
+            );
+            assert!(err.to_string().contains("chmod 600"), "{err}");
+        }
+        fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o755)).unwrap();
+        let err = issuer().err().unwrap();
+        assert!(err.to_string().contains("chmod 700"), "{err}");
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
+        issuer().unwrap();
+    }
 
     #[test]
     fn the_key_is_created_once_and_kept() {
@@ -255,7 +345,7 @@ mod tests {
     #[test]
     fn processes_starting_together_share_one_key() {
         let dir = tempfile::tempdir().unwrap();
-        let data = dir.path().to_path_buf();
+        let data = dir.path().join("dev");
         let jwks: Vec<serde_json::Value> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..4)
                 .map(|_| {
@@ -282,14 +372,14 @@ mod tests {
     #[test]
     fn a_corrupt_key_file_is_an_error_not_a_new_key() {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(dir.path().join(KEY_FILE), "not a key").unwrap();
-        let err = DevIssuer::open(dir.path(), "http://127.0.0.1:6060/".into())
+        let data = dir.path().join("dev");
+        fs::create_dir(&data).unwrap();
+        fs::set_permissions(&data, fs::Permissions::from_mode(0o700)).unwrap();
+        write_private(&data.join(KEY_FILE), "not a key");
+        let err = DevIssuer::open(&data, "http://127.0.0.1:6060/".into())
             .err()
             .unwrap();
         assert!(err.to_string().contains("not a usable RSA private key"), "{err}");
-        assert_eq!(
-            fs::read_to_string(dir.path().join(KEY_FILE)).unwrap(),
-            "not a key"
-        );
+        assert_eq!(fs::read_to_string(data.join(KEY_FILE)).unwrap(), "not a key");
     }
 }

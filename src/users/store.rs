@@ -45,6 +45,8 @@ pub struct UserStore {
     started: Instant,
     /// The last readiness check and when it ran; its lock lets one run at a time.
     readiness: tokio::sync::Mutex<Option<(Instant, bool)>>,
+    /// How many readiness checks reached the database.
+    readiness_checks: AtomicU64,
 }
 
 impl UserStore {
@@ -60,6 +62,7 @@ impl UserStore {
             timeout: settings.connect_timeout * 2,
             started: Instant::now(),
             readiness: tokio::sync::Mutex::new(None),
+            readiness_checks: AtomicU64::new(0),
         })
     }
 
@@ -124,6 +127,7 @@ impl UserStore {
         {
             return ready;
         }
+        self.readiness_checks.fetch_add(1, Ordering::Relaxed);
         let ready = matches!(
             tokio::time::timeout(self.timeout, self.writer.ping()).await,
             Ok(Ok(Ok(())))
@@ -154,5 +158,45 @@ pub fn list(settings: &DbSettings) -> Result<Vec<User>, DbError> {
     } else {
         let mut file = SqliteFile::new(&settings.url, settings.connect_timeout);
         Ok(all.select(User::as_select()).load(file.connection()?)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::migrate;
+    use futures_util::future::join_all;
+
+    fn store(dir: &std::path::Path) -> UserStore {
+        let settings = DbSettings::new(dir.join("users.db").to_string_lossy());
+        migrate(&settings).unwrap();
+        UserStore::open(&settings, Duration::from_secs(300)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_readiness_probes_costs_one_check_a_second() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let answers = join_all((0..200).map(|_| store.is_ready())).await;
+        assert!(answers.iter().all(|ready| *ready));
+        assert_eq!(store.readiness_checks.load(Ordering::Relaxed), 1);
+        tokio::time::sleep(READINESS_TTL).await;
+        assert!(store.is_ready().await);
+        assert_eq!(
+            store.readiness_checks.load(Ordering::Relaxed),
+            2,
+            "a second later, one more"
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_sights_of_one_sub_make_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let ids = join_all((0..50).map(|_| store.id_of("auth0|same"))).await;
+        let ids: Vec<i32> = ids.into_iter().map(Result::unwrap).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] == pair[1]), "{ids:?}");
+        let rows = list(&DbSettings::new(dir.path().join("users.db").to_string_lossy())).unwrap();
+        assert_eq!(rows.len(), 1);
     }
 }

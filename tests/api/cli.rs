@@ -104,20 +104,55 @@ fn bad_arguments_exit_2_with_one_line() {
     }
 }
 
+/// A development key folder holding `key`, with the given modes.
+fn key_folder(key: &str, folder_mode: u32, key_mode: u32) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(".dev-issuer");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("signing-key.pem"), key).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(folder_mode)).unwrap();
+    std::fs::set_permissions(
+        folder.join("signing-key.pem"),
+        std::fs::Permissions::from_mode(key_mode),
+    )
+    .unwrap();
+    dir
+}
+
 #[test]
 fn a_corrupt_development_key_is_reported_not_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join(".dev-issuer")).unwrap();
-    std::fs::write(dir.path().join(".dev-issuer/signing-key.pem"), "garbage").unwrap();
+    let dir = key_folder("garbage", 0o700, 0o600);
     let (code, stderr) = binary_in(dir.path())
         .args(&["token", "--sub", "a"])
         .code_and_stderr();
     assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("not a usable RSA private key"), "{stderr}");
     assert_eq!(
         std::fs::read_to_string(dir.path().join(".dev-issuer/signing-key.pem")).unwrap(),
         "garbage"
     );
+}
+
+#[test]
+fn a_development_key_others_can_read_is_refused_in_one_line() {
+    let pem = actix_auth0_api::dev::SigningKey::generate("k")
+        .unwrap()
+        .pem()
+        .to_owned();
+    for (folder_mode, key_mode, advice) in [(0o700, 0o644, "chmod 600"), (0o755, 0o600, "chmod 700")] {
+        let dir = key_folder(&pem, folder_mode, key_mode);
+        for command in [&["token", "--sub", "a"][..], &["dev"]] {
+            let (code, stderr) = binary_in(dir.path()).args(command).code_and_stderr();
+            assert_eq!(code, Some(1), "{command:?}: {stderr}");
+            assert_eq!(stderr.lines().count(), 1, "{stderr}");
+            assert!(
+                stderr.contains("open to group or others") && stderr.contains(advice),
+                "{stderr}"
+            );
+        }
+    }
 }
 
 /// A `dev` server started as a user starts it, killed when dropped.
@@ -337,4 +372,47 @@ fn an_issuer_without_its_trailing_slash_is_warned_about() {
             .any(|l| l.contains("WARN") && l.contains("no trailing slash")),
         "{seen:#?}"
     );
+}
+
+#[test]
+fn users_prints_control_characters_escaped() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+    let dir = tempfile::tempdir().unwrap();
+    let migrate = binary_in(dir.path())
+        .envs([("DATABASE_URL", "app.db")])
+        .args(&["migrate"])
+        .stdout();
+    assert!(migrate.contains("applied"), "{migrate}");
+    // Rows written before subs were checked: an ANSI escape, DEL, C1, a newline.
+    let hostile = "evil\u{1b}[2J\u{7f}\u{9b}31m\nend";
+    let mut conn = SqliteConnection::establish(&dir.path().join("app.db").to_string_lossy()).unwrap();
+    conn.batch_execute(&format!(
+        "INSERT INTO users (sub, created_at, last_seen_at) VALUES ('{hostile}', '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+    ))
+    .unwrap();
+    for args in [&["users"][..], &["users", "--json"]] {
+        let output = binary_in(dir.path())
+            .envs([("DATABASE_URL", "app.db")])
+            .args(args)
+            .stdout();
+        assert!(
+            !output.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?}: {output:?}"
+        );
+        assert_eq!(
+            output.lines().count(),
+            if args.len() == 1 { 2 } else { 1 },
+            "{output:?}"
+        );
+        if args.len() == 2 {
+            let row: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+            assert_eq!(row["sub"], hostile, "the JSON still says what the row holds");
+        } else {
+            assert!(
+                output.contains("evil\\u001b[2J\\u007f\\u009b31m\\u000aend"),
+                "{output}"
+            );
+        }
+    }
 }

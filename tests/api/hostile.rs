@@ -15,9 +15,12 @@ struct Case {
     /// What kind of attack, for the table in SECURITY.md.
     category: &'static str,
     name: String,
-    path: &'static str,
+    path: String,
     /// Raw `Authorization` header values, in order.
     authorization: Vec<Vec<u8>>,
+    /// Other headers, and a body, for credentials put where they are never read.
+    headers: Vec<(&'static str, String)>,
+    body: Option<String>,
     status: u16,
     /// The challenge's `error` code (`None`: no code expected).
     code: Option<&'static str>,
@@ -29,8 +32,10 @@ fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Opt
     Case {
         category: "",
         name: name.into(),
-        path: "/api/private",
+        path: "/api/private".into(),
         authorization: authorization.iter().map(|v| v.to_vec()).collect(),
+        headers: Vec::new(),
+        body: None,
         status,
         code,
         description: None,
@@ -55,7 +60,7 @@ fn bad_request(name: &str, value: &[u8]) -> Case {
 /// A valid token for a scoped route that lacks the permission.
 fn forbidden(name: impl Into<String>, token: &str) -> Case {
     Case {
-        path: "/api/private-scoped",
+        path: "/api/private-scoped".into(),
         ..case(
             name,
             &[format!("Bearer {token}").as_bytes()],
@@ -435,7 +440,7 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
                 ),
                 // Nested permission arrays do not even deserialize: a malformed claim, not a 403.
                 Case {
-                    path: "/api/private-scoped",
+                    path: "/api/private-scoped".into(),
                     ..bad_token(
                         "permissions nested",
                         &token(json!({"permissions": [["read:messages"]]})),
@@ -503,6 +508,304 @@ fn hmac_keyed_with_the_public_key(app: &TestApp) -> Vec<Case> {
     cases
 }
 
+/// The cases a security review added: encodings, duplicate members, claims
+/// an ID token or a sloppy issuer carries, and credentials where they are
+/// never read.
+fn second_review(app: &TestApp) -> Vec<Case> {
+    let main = shared_key("main");
+    let attacker = shared_key("attacker");
+    let rsa = EncodingKey::from_rsa_pem(main.pem().as_bytes()).unwrap();
+    let attacker_rsa = EncodingKey::from_rsa_pem(attacker.pem().as_bytes()).unwrap();
+    let claims = app.issuer.claims("auth0|mallory");
+    let token = |extra: Value| app.token("auth0|mallory", extra);
+    let rs_header = r#"{"alg":"RS256","kid":"main"}"#;
+    // Signed by our key over exactly these bytes (duplicates and all).
+    let raw = |header: &str, payload: &str| {
+        let input = format!("{}.{}", b64(header), b64(payload));
+        let signature = jsonwebtoken::crypto::sign(input.as_bytes(), &rsa, Algorithm::RS256).unwrap();
+        format!("{input}.{signature}")
+    };
+    let claims_json = claims.to_string();
+    let with_member = |member: &str| format!("{},{member}}}", &claims_json[..claims_json.len() - 1]);
+    let valid = token(json!({}));
+    let (signed_part, signature) = valid.rsplit_once('.').unwrap();
+    let header_segment = valid.split('.').next().unwrap();
+    let modulus = URL_SAFE_NO_PAD
+        .decode(main.public_jwk()["n"].as_str().unwrap())
+        .unwrap();
+    let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+    let certificate = STANDARD.encode(attacker.pem().as_bytes());
+    let elsewhere =
+        |name: &str, path: String, headers: Vec<(&'static str, String)>, body: Option<String>| Case {
+            path,
+            headers,
+            body,
+            ..case(name, &[], 401, None)
+        };
+    let groups: Vec<(&'static str, Vec<Case>)> = vec![
+        (
+            "Key attacks",
+            vec![
+                bad_token(
+                    "HS256 keyed with a JWKS oct secret under its own kid",
+                    &signed(
+                        Algorithm::HS256,
+                        kid_header("hmac"),
+                        &claims,
+                        &EncodingKey::from_secret(b"secret"),
+                    ),
+                ),
+                bad_token(
+                    "x5c header with the attacker's certificate",
+                    &resign_with(
+                        &attacker_rsa,
+                        json!({"alg": "RS256", "kid": "main", "x5c": [certificate]}),
+                        &claims,
+                    ),
+                ),
+                bad_token(
+                    "x5c header and no kid",
+                    &resign_with(
+                        &attacker_rsa,
+                        json!({"alg": "RS256", "x5c": [certificate]}),
+                        &claims,
+                    ),
+                ),
+                bad_token(
+                    "x5t#S256 header of the attacker's certificate",
+                    &resign_with(
+                        &attacker_rsa,
+                        json!({"alg": "RS256", "kid": "main", "x5t#S256": b64([7u8; 32])}),
+                        &claims,
+                    ),
+                ),
+                bad_token(
+                    "kid of a published key with e=3",
+                    &signed(Algorithm::RS256, kid_header("e3"), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid in another case",
+                    &signed(Algorithm::RS256, kid_header("MAIN"), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid with a trailing space",
+                    &signed(Algorithm::RS256, kid_header("main "), &claims, &rsa),
+                ),
+                bad_token(
+                    "kid with a NUL",
+                    &signed(Algorithm::RS256, kid_header("main\u{0}"), &claims, &rsa),
+                ),
+            ],
+        ),
+        (
+            "Encoding tricks",
+            vec![
+                bad_token(
+                    "second alg member",
+                    &raw(r#"{"alg":"RS256","kid":"main","alg":"none"}"#, &claims_json),
+                ),
+                bad_token(
+                    "second sub member",
+                    &raw(rs_header, &with_member(r#""sub":"auth0|admin""#)),
+                ),
+                bad_token(
+                    "second aud member",
+                    &raw(rs_header, &with_member(r#""aud":"https://other.example""#)),
+                ),
+                bad_token(
+                    "second iss member",
+                    &raw(rs_header, &with_member(r#""iss":"https://evil.example/""#)),
+                ),
+                bad_token(
+                    "second exp member",
+                    &raw(rs_header, &with_member(&format!(r#""exp":{}"#, now() - 3600))),
+                ),
+                bad_token(
+                    "header nested 200 deep",
+                    &raw(
+                        &format!(r#"{{"alg":"RS256","kid":"main","x":{}}}"#, nested(200)),
+                        &claims_json,
+                    ),
+                ),
+                bad_token(
+                    "payload nested 200 deep",
+                    &raw(rs_header, &with_member(&format!(r#""x":{}"#, nested(200)))),
+                ),
+                bad_token(
+                    "signature one byte short",
+                    &format!(
+                        "{signed_part}.{}",
+                        b64(&URL_SAFE_NO_PAD.decode(signature).unwrap()[1..])
+                    ),
+                ),
+                bad_token(
+                    "signature all zeros",
+                    &format!("{signed_part}.{}", b64([0u8; 256])),
+                ),
+                bad_token(
+                    "signature equal to the modulus",
+                    &format!("{signed_part}.{}", b64(&modulus)),
+                ),
+                bad_token(
+                    "signature above the modulus",
+                    &format!("{signed_part}.{}", b64([0xFFu8; 256])),
+                ),
+                bad_token(
+                    "five segments (JWE)",
+                    &format!("{}.a.b.c.d", b64(r#"{"alg":"RSA-OAEP","enc":"A256GCM"}"#)),
+                ),
+                bad_request(
+                    "JWS JSON serialization",
+                    format!(r#"Bearer {{"payload":"{}","signatures":[]}}"#, b64(&claims_json)).as_bytes(),
+                ),
+                bad_token(
+                    "signature with trailing bits set",
+                    &format!("{signed_part}.{}", flip_trailing_bits(signature)),
+                ),
+                bad_token(
+                    "header with trailing bits set",
+                    &valid.replacen(header_segment, &flip_trailing_bits(header_segment), 1),
+                ),
+                bad_token("signature with padding", &format!("{valid}==")),
+                bad_token(
+                    "crit empty",
+                    &raw(r#"{"alg":"RS256","kid":"main","crit":[]}"#, &claims_json),
+                ),
+                bad_token(
+                    "crit null",
+                    &raw(r#"{"alg":"RS256","kid":"main","crit":null}"#, &claims_json),
+                ),
+                bad_token(
+                    "alg with a trailing space",
+                    &raw(r#"{"alg":"RS256 ","kid":"main"}"#, &claims_json),
+                ),
+                bad_token(
+                    "alg with a NUL",
+                    &raw(r#"{"alg":"RS256\u0000","kid":"main"}"#, &claims_json),
+                ),
+                bad_token("alg null", &raw(r#"{"alg":null,"kid":"main"}"#, &claims_json)),
+                bad_token(
+                    "alg an array",
+                    &raw(r#"{"alg":["RS256"],"kid":"main"}"#, &claims_json),
+                ),
+                bad_token(
+                    "RS384 by the real key",
+                    &signed(Algorithm::RS384, kid_header("main"), &claims, &rsa),
+                ),
+                bad_token(
+                    "PS384 by the real key",
+                    &signed(Algorithm::PS384, kid_header("main"), &claims, &rsa),
+                ),
+                bad_token(
+                    "PS512 by the real key",
+                    &signed(Algorithm::PS512, kid_header("main"), &claims, &rsa),
+                ),
+                bad_token(
+                    "ES384 header",
+                    &forge(&json!({"alg": "ES384", "kid": "main"}), &claims, &[7; 96]),
+                ),
+                bad_token(
+                    "ES512 header",
+                    &forge(&json!({"alg": "ES512", "kid": "main"}), &claims, &[7; 132]),
+                ),
+            ],
+        ),
+        (
+            "Claim attacks",
+            vec![
+                bad_token("sub blank", &token(json!({"sub": "   "}))),
+                bad_token("sub over 255 bytes", &token(json!({"sub": "a".repeat(256)}))),
+                bad_token("sub with a NUL", &token(json!({"sub": "auth0|a\u{0}b"}))),
+                bad_token(
+                    "sub with a terminal escape",
+                    &token(json!({"sub": "auth0|\u{1b}[31mred"})),
+                ),
+                bad_token("sub with a newline", &token(json!({"sub": "auth0|a\nb"}))),
+                bad_token("sub with DEL", &token(json!({"sub": "auth0|a\u{7f}"}))),
+                bad_token(
+                    "sub with a C1 control (CSI)",
+                    &token(json!({"sub": "auth0|\u{9b}31m"})),
+                ),
+                bad_token("exp a float", &token(json!({"exp": (now() + 3600) as f64 + 0.5}))),
+                bad_token("exp u64::MAX", &token(json!({"exp": u64::MAX}))),
+                bad_token(
+                    "exp two years ahead",
+                    &token(json!({"exp": now() + 2 * 366 * 24 * 3600})),
+                ),
+                bad_token("iat a string", &token(json!({"iat": "foo"}))),
+                bad_token("iat in the future", &token(json!({"iat": now() + 3600}))),
+                bad_token("ID token (nonce)", &token(json!({"nonce": "n-0S6_WzA2Mj"}))),
+                bad_token(
+                    "ID token (at_hash)",
+                    &token(json!({"at_hash": "77QmUPtjPfzWtF2AnpK9RQ"})),
+                ),
+                bad_token(
+                    "ID token (nonce null)",
+                    &raw(rs_header, &with_member(r#""nonce":null"#)),
+                ),
+                forbidden(
+                    "user token granting itself a scope",
+                    &token(json!({"scope": "read:messages"})),
+                ),
+                forbidden(
+                    "user token with gty of another case",
+                    &token(json!({"scope": "read:messages", "gty": "Client-Credentials"})),
+                ),
+                forbidden(
+                    "user token with gty as a list",
+                    &token(json!({"scope": "read:messages", "gty": ["client-credentials"]})),
+                ),
+                forbidden(
+                    "scope beside a permissions claim without it",
+                    &token(json!({"scope": "read:messages", "permissions": ["read:other"]})),
+                ),
+            ],
+        ),
+        (
+            "Credentials elsewhere",
+            vec![
+                elsewhere(
+                    "access_token in the query",
+                    format!("/api/private?access_token={valid}"),
+                    vec![],
+                    None,
+                ),
+                elsewhere(
+                    "access_token in a form body",
+                    "/api/private".into(),
+                    vec![("content-type", "application/x-www-form-urlencoded".into())],
+                    Some(format!("access_token={valid}")),
+                ),
+                elsewhere(
+                    "access_token in a cookie",
+                    "/api/private".into(),
+                    vec![("cookie", format!("access_token={valid}"))],
+                    None,
+                ),
+            ],
+        ),
+    ];
+    groups
+        .into_iter()
+        .flat_map(|(category, cases)| cases.into_iter().map(move |case| Case { category, ..case }))
+        .collect()
+}
+
+/// The same base64url text with its unused trailing bits set: a lax
+/// decoder reads the same bytes, a strict one refuses it.
+fn flip_trailing_bits(segment: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let unused_bits = match segment.len() % 4 {
+        2 => 4,
+        3 => 2,
+        _ => panic!("no trailing bits in a segment of length {}", segment.len()),
+    };
+    let last = segment.as_bytes()[segment.len() - 1];
+    let value = ALPHABET.iter().position(|c| *c == last).unwrap();
+    let flipped = ALPHABET[value | ((1 << unused_bits) - 1)] as char;
+    format!("{}{flipped}", &segment[..segment.len() - 1])
+}
+
 /// Signs a header and claims with `key`, whatever the header says.
 fn resign_with(key: &EncodingKey, header: Value, claims: &Value) -> String {
     let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
@@ -562,13 +865,19 @@ fn check_security_md(cases: &[Case]) {
 #[actix_web::test]
 async fn hostile_requests_are_refused_with_the_right_status_and_code() {
     let app = spawn_app(Backend::Sqlite).await;
-    // The published set also holds a non-RSA key, for the "kid of a non-RSA key" case.
-    let with_hmac =
-        json!({"keys": [shared_key("main").public_jwk(), {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"}]});
-    app.issuer.serve_body(with_hmac.to_string());
+    // The published set also holds a non-RSA key (for the "kid of a non-RSA
+    // key" and oct-secret cases) and an RSA key with e=3.
+    let main = shared_key("main");
+    let published = json!({"keys": [
+        main.public_jwk(),
+        {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
+        {"kty": "RSA", "kid": "e3", "n": main.public_jwk()["n"], "e": "Aw"},
+    ]});
+    app.issuer.serve_body(published.to_string());
     let attacker_issuer = TestIssuer::start(&[&shared_key("attacker")]).await;
     let mut cases = cases(&app, &attacker_issuer);
     cases.extend(hmac_keyed_with_the_public_key(&app));
+    cases.extend(second_review(&app));
     assert!(cases.len() >= 60, "{} cases", cases.len());
     check_security_md(&cases);
 
@@ -577,6 +886,12 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code() {
         let mut request = app.client.get(format!("{}{}", app.address, case.path));
         for value in &case.authorization {
             request = request.header("Authorization", HeaderValue::from_bytes(value).unwrap());
+        }
+        for (name, value) in &case.headers {
+            request = request.header(*name, value);
+        }
+        if let Some(body) = &case.body {
+            request = request.body(body.clone());
         }
         let reply = crate::helpers::read(request.send().await.unwrap()).await;
         let challenge = reply.header("www-authenticate");

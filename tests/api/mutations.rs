@@ -54,7 +54,7 @@ fn apply(token: &[u8], mutations: &[Mutation]) -> Vec<u8> {
 #[actix_web::test]
 async fn mutated_tokens_are_never_accepted() {
     let app = spawn_app(Backend::Sqlite).await;
-    let token = app.token("auth0|victim", json!({"scope": "read:messages"}));
+    let token = app.token("auth0|victim", json!({"permissions": ["read:messages"]}));
     assert_eq!(app.get_as("/api/private-scoped", &token).await.status, 200);
     let url = format!("{}/api/private-scoped", app.address);
 

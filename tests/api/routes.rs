@@ -37,7 +37,7 @@ async fn protected_routes_answer_a_valid_token() {
     let app = spawn_app(Backend::Sqlite).await;
     let token = app.token(
         "auth0|alice",
-        json!({"scope": "read:messages", "permissions": ["read:admin-messages"]}),
+        json!({"permissions": ["read:messages", "read:admin-messages"]}),
     );
     let cases = [
         (

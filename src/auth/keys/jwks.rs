@@ -97,16 +97,17 @@ fn usable_key(value: serde_json::Value) -> Result<(String, PublishedKey), String
     let e = strip_leading_zeros(decode_component(raw.e.as_deref(), "e")?);
     // RS256 verification accepts 2048 to 8192-bit moduli; anything else
     // could never verify a signature, so it is not worth keeping. An RSA
-    // modulus is odd, and so is a public exponent of at least 3.
+    // modulus is odd.
     let bits = modulus_bits(&n);
     if !(2048..=8192).contains(&bits) || n.last().is_some_and(|b| b % 2 == 0) {
         return Err(format!(
             "kid {kid:?}: modulus of {bits} bits is not an odd 2048-8192-bit number"
         ));
     }
-    let exponent = e.iter().fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
-    if e.len() > 8 || exponent < 3 || exponent % 2 == 0 {
-        return Err(format!("kid {kid:?}: invalid exponent"));
+    // 65537, as Auth0 and every mainstream issuer publish: small exponents
+    // are where RSA signature forgeries against lax verifiers live.
+    if e != [0x01, 0x00, 0x01] {
+        return Err(format!("kid {kid:?}: exponent is not 65537"));
     }
     let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
     Ok((
@@ -175,6 +176,7 @@ pub(crate) mod tests {
             {"kty": "RSA", "kid": "even-n", "n": URL_SAFE_NO_PAD.encode([0xC2; 256]), "e": "AQAB"},
             {"kty": "RSA", "kid": "e-one", "n": n, "e": "AQ"},
             {"kty": "RSA", "kid": "e-even", "n": n, "e": "AQAA"},
+            {"kty": "RSA", "kid": "e-three", "n": n, "e": "Aw"},
             {"kty": "RSA", "kid": "bad-n", "n": "!!", "e": "AQAB"},
             {"kty": "RSA", "kid": "no-e", "n": n},
             {"kty": "RSA", "n": n, "e": "AQAB"},
