@@ -14,10 +14,9 @@ use actix_web::middleware::{Condition, DefaultHeaders, Logger, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 
 use crate::auth::validator::TokenValidator;
-use crate::auth::{AuthenticatedUser, KeyStore};
+use crate::auth::{AuthenticatedUser, IssuerKeys};
 use crate::config::Settings;
 use crate::db::{self, DbError};
-use crate::dev::DevIssuer;
 use crate::routes;
 use crate::users::UserStore;
 
@@ -52,37 +51,44 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `HOST:PORT`, then builds as [`Application::build_on`].
+    /// Binds `HOST:PORT`, then builds as [`Application::build_on`] with the
+    /// API's routes alone.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let listener = bind(&settings.host, settings.port)?;
-        Self::build_on(settings, listener, None).await
+        Self::build_on(settings, listener, |_| {}).await
     }
 
     /// Opens the database (running pending migrations), serves on `listener`
-    /// and starts loading the signing keys in the background. With
-    /// `dev_issuer`, the same server also publishes its keys.
+    /// and starts loading the signing keys in the background. `more_routes`
+    /// registers routes beside the API's (the development issuer's, a
+    /// test's), behind the same middleware.
     pub async fn build_on(
         settings: Settings,
         listener: TcpListener,
-        dev_issuer: Option<web::Data<DevIssuer>>,
+        more_routes: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     ) -> Result<Self, StartupError> {
-        if !settings.validation.issuer.ends_with('/') {
+        for issuer in settings
+            .validation
+            .issuers
+            .iter()
+            .filter(|issuer| !issuer.ends_with('/'))
+        {
             // Matched exactly, and Auth0's `iss` always ends with a slash.
             log::warn!(
-                "AUTH0_ISSUER {:?} has no trailing slash: tokens from an Auth0 tenant (iss \"https://.../\") will be refused",
-                settings.validation.issuer
+                "AUTH0_ISSUER {issuer:?} has no trailing slash: tokens from an Auth0 tenant (iss \"https://.../\") will be refused"
             );
         }
         for version in db::migrate(&settings.database)? {
             log::info!("applied migration {version}");
         }
         let users = web::Data::new(UserStore::open(&settings.database, settings.last_seen_interval)?);
-        let keys = Arc::new(KeyStore::for_url(
-            settings.jwks_url.clone(),
-            settings.keys.clone(),
+        let keys = web::Data::new(IssuerKeys::new(
+            &settings.validation.issuers,
+            settings.jwks_url.as_ref(),
+            &settings.keys,
         )?);
-        let validator = web::Data::new(TokenValidator::new(&settings.validation, Arc::clone(&keys)));
-        let key_store = web::Data::from(Arc::clone(&keys));
+        let validator = web::Data::new(TokenValidator::new(&settings.validation, &keys));
+        let refreshed = keys.clone();
 
         let address = format!("{}:{}", settings.host, settings.port);
         let bind_error = |source| StartupError::Bind {
@@ -96,13 +102,9 @@ impl Application {
             App::new()
                 .app_data(validator.clone())
                 .app_data(users.clone())
-                .app_data(key_store.clone())
+                .app_data(keys.clone())
                 .configure(routes::configure)
-                .configure(|cfg| {
-                    if let Some(dev_issuer) = &dev_issuer {
-                        dev_issuer.configure(cfg);
-                    }
-                })
+                .configure(more_routes.clone())
                 .default_service(web::to(routes::not_found))
                 .wrap(
                     Cors::default()
@@ -138,7 +140,9 @@ impl Application {
         let server = server.listen(listener).map_err(bind_error)?.run();
 
         // Start-up never waits for the tenant: keys load and refresh beside it.
-        tokio::spawn(keys.keep_fresh());
+        for (_, store) in refreshed.iter() {
+            tokio::spawn(Arc::clone(store).keep_fresh());
+        }
         log::info!("listening on http://{}:{port}", settings.host);
         Ok(Self { port, server })
     }

@@ -168,11 +168,12 @@ async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {
     let port = listener.local_addr().context("HOST, PORT")?.port();
     let issuer = DevIssuer::open(&data_dir.data_dir, dev_issuer_url(&settings.host, port))?;
     issuer.remember(&data_dir.data_dir)?;
-    settings.validation.issuer = issuer.issuer().to_owned();
-    settings.jwks_url = issuer.jwks_url().parse().context("development JWKS URL")?;
+    settings.validation.issuers = vec![issuer.issuer().to_owned()];
+    settings.jwks_url = Some(issuer.jwks_url().parse().context("development JWKS URL")?);
     settings.port = port;
     print_banner(&issuer, &settings)?;
-    let app = Application::build_on(settings, listener, Some(web::Data::new(issuer))).await?;
+    let issuer = web::Data::new(issuer);
+    let app = Application::build_on(settings, listener, move |cfg| issuer.configure(cfg)).await?;
     Ok(app.run_until_stopped().await?)
 }
 

@@ -17,8 +17,9 @@ use crate::db::DbSettings;
 pub struct Settings {
     /// What a token must say to be accepted.
     pub validation: ValidationSettings,
-    /// Where the signing keys (JWKS) are published.
-    pub jwks_url: Url,
+    /// Where the signing keys (JWKS) are published, when configured (one
+    /// issuer only); else each issuer's are found from the issuer itself.
+    pub jwks_url: Option<Url>,
     /// Timing of the signing-key cache.
     pub keys: KeyStoreSettings,
     /// The users database.
@@ -50,10 +51,10 @@ pub struct ConfigError {
 /// Every variable `serve` reads: name, meaning, default.
 #[rustfmt::skip]
 pub const VARIABLES: &[(&str, &str, &str)] = &[
-    ("AUTH0_DOMAIN", "tenant domain, e.g. dev-abc.us.auth0.com", "required unless AUTH0_ISSUER is set"),
+    ("AUTH0_DOMAIN", "tenant domain(s), comma-separated, e.g. dev-abc.us.auth0.com", "required unless AUTH0_ISSUER is set"),
     ("AUTH0_AUDIENCE", "API identifier; a comma-separated list accepts any of them", "required"),
-    ("AUTH0_ISSUER", "the exact `iss` expected", "https://{AUTH0_DOMAIN}/"),
-    ("AUTH0_JWKS_URL", "where the signing keys are published", "{AUTH0_ISSUER}.well-known/jwks.json"),
+    ("AUTH0_ISSUER", "the exact `iss` values accepted, comma-separated", "https://{AUTH0_DOMAIN}/"),
+    ("AUTH0_JWKS_URL", "where the signing keys are published (one issuer only)", "{AUTH0_ISSUER}.well-known/jwks.json, else discovery"),
     ("AUTH0_LEEWAY_SECS", "clock skew tolerated on exp and nbf (at most 300)", "60"),
     ("PERMISSIONS_FROM", "which claims grant permissions: auto, permissions, scope or both", "auto"),
     ("JWKS_FETCH_TIMEOUT_SECS", "limit for one JWKS fetch", "5"),
@@ -132,25 +133,26 @@ impl Settings {
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Variables { lookup };
-        let issuer = vars.get("AUTH0_ISSUER", None, |raw| issuer_url(raw).map(Some))?;
-        let issuer = match issuer {
-            Some(issuer) => issuer,
+        let issuers = vars.get("AUTH0_ISSUER", None, |raw| list(raw, issuer_url).map(Some))?;
+        let issuers = match issuers {
+            Some(issuers) => issuers,
             None => vars.required(
                 "AUTH0_DOMAIN",
                 "required (your tenant domain, e.g. dev-abc.us.auth0.com), unless AUTH0_ISSUER is set",
-                issuer_from_domain,
+                |raw| list(raw, issuer_from_domain),
             )?,
         };
-        let default_jwks_url = format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/'));
-        let jwks_url = vars.get("AUTH0_JWKS_URL", None, |raw| trusted_url(raw).map(Some))?;
-        let jwks_url = match jwks_url {
-            Some(url) => url,
-            None => {
-                trusted_url(&default_jwks_url).map_err(|problem| ConfigError::new("AUTH0_ISSUER", problem))?
-            }
-        };
+        let single = issuers.len() == 1;
+        let jwks_url = vars.get("AUTH0_JWKS_URL", None, |raw| match single {
+            true => trusted_url(raw).map(Some),
+            false => Err(
+                "only with a single issuer: with several, each issuer's keys are found from the issuer \
+                 (its .well-known/jwks.json, or its OpenID discovery document)"
+                    .into(),
+            ),
+        })?;
         let validation = ValidationSettings {
-            issuer,
+            issuers,
             audiences: vars.required(
                 "AUTH0_AUDIENCE",
                 "required (your API identifier, e.g. https://hello-world.example.com; comma-separated for several)",
@@ -266,6 +268,22 @@ fn issuer_from_domain(domain: &str) -> Result<String, String> {
     }
 }
 
+/// A comma-separated list, each entry parsed, duplicates dropped.
+fn list(raw: &str, parse: impl Fn(&str) -> Result<String, String>) -> Result<Vec<String>, String> {
+    let mut entries: Vec<String> = Vec::new();
+    for entry in raw.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        let entry = parse(entry)?;
+        if !entries.contains(&entry) {
+            entries.push(entry);
+        }
+    }
+    if entries.is_empty() {
+        Err("expected at least one value".into())
+    } else {
+        Ok(entries)
+    }
+}
+
 fn audiences(raw: &str) -> Result<Vec<String>, String> {
     let audiences: Vec<String> = raw
         .split(',')
@@ -369,16 +387,56 @@ mod tests {
             ("AUTH0_AUDIENCE", "https://api"),
         ])
         .unwrap();
-        assert_eq!(s.validation.issuer, "https://dev-abc.us.auth0.com/");
-        assert_eq!(
-            s.jwks_url.as_str(),
-            "https://dev-abc.us.auth0.com/.well-known/jwks.json"
-        );
+        assert_eq!(s.validation.issuers, ["https://dev-abc.us.auth0.com/"]);
+        assert_eq!(s.jwks_url, None, "found from the issuer");
         assert_eq!(s.validation.audiences, vec!["https://api"]);
         assert_eq!(
             (s.host.as_str(), s.port, s.database.url.as_str()),
             ("127.0.0.1", 6060, "app.db")
         );
+    }
+
+    #[test]
+    fn several_issuers_are_a_comma_separated_list() {
+        let s = settings(&[
+            (
+                "AUTH0_DOMAIN",
+                "dev-abc.us.auth0.com, login.example.com,dev-abc.us.auth0.com",
+            ),
+            ("AUTH0_AUDIENCE", "a"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.validation.issuers,
+            ["https://dev-abc.us.auth0.com/", "https://login.example.com/"]
+        );
+        let s = settings(&[
+            (
+                "AUTH0_ISSUER",
+                "https://login.example.com/,https://dev-abc.us.auth0.com/",
+            ),
+            ("AUTH0_AUDIENCE", "a"),
+        ])
+        .unwrap();
+        assert_eq!(s.validation.issuers.len(), 2);
+        let with_jwks_url = settings(&[
+            (
+                "AUTH0_ISSUER",
+                "https://login.example.com/,https://dev-abc.us.auth0.com/",
+            ),
+            ("AUTH0_AUDIENCE", "a"),
+            (
+                "AUTH0_JWKS_URL",
+                "https://login.example.com/.well-known/jwks.json",
+            ),
+        ]);
+        let error = with_jwks_url.unwrap_err();
+        assert_eq!(error.variable, "AUTH0_JWKS_URL");
+        assert!(error.problem.contains("single issuer"), "{error}");
+        for bad in ["https://a.example.com/, http://10.0.0.1/", " , "] {
+            let error = settings(&[("AUTH0_ISSUER", bad), ("AUTH0_AUDIENCE", "a")]).unwrap_err();
+            assert_eq!(error.variable, "AUTH0_ISSUER", "{bad}");
+        }
     }
 
     #[test]

@@ -1,16 +1,12 @@
 //! Internals for the crate's own benchmarks, fuzz target and tests, behind
 //! the `test-support` feature: not part of the API.
 
-use std::sync::Arc;
-
-use actix_web::http::header::HeaderMap;
-use futures_util::future::BoxFuture;
-
 use crate::auth::keys::jwks::parse_key_set;
-use crate::auth::keys::{FetchError, Fetched, KeySource};
+use crate::auth::keys::{IssuerKeys, Unreachable};
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthError, KeyStore, Principal};
 use crate::config::Settings;
+use actix_web::http::header::HeaderMap;
 
 /// A token validator whose keys are given, never fetched.
 pub struct Validator(TokenValidator);
@@ -20,7 +16,11 @@ impl Validator {
     pub fn new(settings: &Settings, jwks: &serde_json::Value) -> Self {
         let store = KeyStore::new(Box::new(Unreachable), settings.keys.clone());
         store.load(parse_key_set(jwks.to_string().as_bytes()).expect("a JWKS document"));
-        Self(TokenValidator::new(&settings.validation, Arc::new(store)))
+        let issuer = &settings.validation.issuers[0];
+        Self(TokenValidator::new(
+            &settings.validation,
+            &IssuerKeys::single(issuer, store),
+        ))
     }
 
     /// Full validation, bypassing the token cache (what a new token costs).
@@ -49,17 +49,4 @@ impl Validator {
 /// The bearer token of `headers`, as the guard's extractor reads it.
 pub fn bearer_token(headers: &HeaderMap) -> Result<String, AuthError> {
     Ok(crate::auth::bearer_token(headers)?.token().to_owned())
-}
-
-/// A tenant that cannot be reached: an unknown kid costs no network.
-struct Unreachable;
-
-impl KeySource for Unreachable {
-    fn fetch(&self) -> BoxFuture<'_, Result<Fetched, FetchError>> {
-        Box::pin(async { Err(FetchError::CannotConnect) })
-    }
-
-    fn location(&self) -> &str {
-        "(no tenant: keys given in the test)"
-    }
 }

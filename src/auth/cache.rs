@@ -18,9 +18,7 @@ use foldhash::fast::RandomState;
 use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
-#[cfg(doc)]
-use crate::auth::keys::KeyStore;
-use crate::auth::keys::PublishedKey;
+use crate::auth::keys::{KeyStore, PublishedKey};
 use crate::auth::token::Principal;
 
 /// A token that passed full validation.
@@ -28,6 +26,8 @@ use crate::auth::token::Principal;
 pub struct VerifiedToken {
     /// Who it speaks for.
     pub principal: Principal,
+    /// The store of the issuer whose key signed it.
+    pub(crate) keys: Arc<KeyStore>,
     /// The `kid` of the key that signed it.
     pub(crate) kid: String,
     /// That key, as it was published then.
@@ -123,11 +123,11 @@ mod tests {
 
     fn verified(valid_until: u64) -> Arc<VerifiedToken> {
         Arc::new(VerifiedToken {
-            principal: Principal {
-                sub: "auth0|1".into(),
-                permissions: Default::default(),
-                user_scope_ignored: false,
-            },
+            principal: Principal::new("auth0|1".into(), Default::default(), false, b"{}".to_vec()),
+            keys: Arc::new(KeyStore::new(
+                Box::new(crate::auth::keys::Unreachable),
+                Default::default(),
+            )),
             kid: "k".into(),
             key: crate::auth::keys::jwks::tests::some_key(),
             valid_until,

@@ -28,12 +28,15 @@ pub enum AuthError {
     /// A bearer token that failed validation.
     #[error("invalid token: {0}")]
     InvalidToken(String),
-    /// A valid token without the permissions the route needs.
-    #[error("insufficient scope: needs {required}")]
+    /// A valid token without the permissions (or claims) the route needs.
+    #[error("insufficient scope: {}", insufficient(required, conditions, &None))]
     InsufficientScope {
-        /// Space-separated permissions that would have been enough.
+        /// Space-separated permissions that would have been enough (none
+        /// when only claim conditions failed).
         required: String,
-        /// Why the token has none, when the cause is the tenant's set-up.
+        /// Claim conditions that failed, in words.
+        conditions: Vec<String>,
+        /// Why the token has no permissions, when the cause is the tenant's set-up.
         advice: Option<&'static str>,
     },
     /// No signing keys to check the token against (tenant unreachable).
@@ -87,10 +90,11 @@ impl AuthError {
             AuthError::MissingCredentials => "the request has no Authorization header".into(),
             AuthError::InvalidRequest(why) => (*why).into(),
             AuthError::InvalidToken(why) => why.clone(),
-            AuthError::InsufficientScope { required, advice } => match advice {
-                Some(advice) => format!("requires permission: {required}; {advice}"),
-                None => format!("requires permission: {required}"),
-            },
+            AuthError::InsufficientScope {
+                required,
+                conditions,
+                advice,
+            } => insufficient(required, conditions, advice),
             AuthError::KeysUnavailable { .. } => "signing keys cannot be fetched; try again shortly".into(),
             AuthError::DatabaseUnavailable => "the user store is unavailable; try again shortly".into(),
             AuthError::Misconfigured(_) => "authentication is not configured for this route".into(),
@@ -117,11 +121,26 @@ impl AuthError {
                 quotable(&self.description())
             ));
         }
-        if let AuthError::InsufficientScope { required, .. } = self {
+        if let AuthError::InsufficientScope { required, .. } = self
+            && !required.is_empty()
+        {
             challenge.push_str(&format!(", scope=\"{}\"", quotable(required)));
         }
         challenge
     }
+}
+
+/// What a 403 says it needed: the permissions, the claim conditions, and
+/// how to fix the tenant when that is the cause.
+fn insufficient(required: &str, conditions: &[String], advice: &Option<&'static str>) -> String {
+    let permissions = (!required.is_empty()).then(|| format!("requires permission: {required}"));
+    let conditions = conditions.iter().map(|condition| format!("requires {condition}"));
+    permissions
+        .into_iter()
+        .chain(conditions)
+        .chain(advice.map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Keeps only the characters RFC 6750 allows inside a quoted attribute.
@@ -197,6 +216,7 @@ mod tests {
         assert_eq!(
             AuthError::InsufficientScope {
                 required: "read:messages".into(),
+                conditions: Vec::new(),
                 advice: None,
             }
             .challenge(),

@@ -52,6 +52,13 @@ impl AuthenticatedUser {
         &self.token.principal.sub
     }
 
+    /// The verified claim `name` as a `T` (namespaced custom claims such as
+    /// `https://example.com/roles` included); `None` when absent or of
+    /// another shape.
+    pub fn claim<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
+        self.token.principal.claim(name)
+    }
+
     /// Who the token speaks for and what it grants.
     pub fn principal(&self) -> &Principal {
         &self.token.principal
@@ -108,8 +115,10 @@ async fn authenticate(
         permission
             .check(&token.principal)
             .map_err(|denied| AuthError::InsufficientScope {
+                advice: (token.principal.user_scope_ignored && !denied.required.is_empty())
+                    .then_some(SCOPE_IGNORED),
                 required: denied.required.join(" "),
-                advice: token.principal.user_scope_ignored.then_some(SCOPE_IGNORED),
+                conditions: denied.conditions,
             })?;
         let id = users.id_of(&token.principal.sub).await.map_err(|err| {
             log::error!("cannot record user: {err}");
@@ -122,6 +131,32 @@ async fn authenticate(
         refusal.log(req);
     }
     outcome
+}
+
+/// The caller when the request says who it is, for routes that serve
+/// everyone but answer a known caller differently. No `Authorization`
+/// header gives `None`; a valid token gives the user (recorded as on any
+/// guarded route); an invalid token is refused (401), never treated as
+/// anonymous.
+///
+/// Take this, not `Option<AuthenticatedUser>`: actix-web's extractor for
+/// `Option<T>` turns every refusal into `None`, so an invalid or expired
+/// token would pass as anonymous.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<AuthenticatedUser>);
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = AuthError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
+            let user = AuthenticatedUser::from_request(req, payload);
+            Box::pin(async move { user.await.map(|user| Self(Some(user))) })
+        } else {
+            Box::pin(std::future::ready(Ok(Self(None))))
+        }
+    }
 }
 
 /// In a route guarded by [`require`], the user it recorded; elsewhere the
@@ -138,7 +173,10 @@ impl FromRequest for AuthenticatedUser {
                 return Ok(user);
             }
             let bearer = bearer_token(req.headers()).inspect_err(|refusal| refusal.log(&req))?;
-            authenticate(&req, bearer.token(), &IsAuthenticated).await
+            let user = authenticate(&req, bearer.token(), &IsAuthenticated).await?;
+            // Marks the response private, as on a guarded route.
+            req.extensions_mut().insert(user.clone());
+            Ok(user)
         })
     }
 }

@@ -10,6 +10,7 @@
 
 mod bearer;
 mod cache;
+mod claim_guard;
 mod error;
 mod guard;
 pub(crate) mod keys;
@@ -21,9 +22,10 @@ pub use bearer::BearerToken;
 #[cfg(feature = "test-support")]
 pub(crate) use bearer::bearer_token;
 pub use cache::VerifiedToken;
+pub use claim_guard::{ClaimCheck, ClaimEquals, ClaimIncludes};
 pub use error::AuthError;
-pub use guard::{AuthenticatedUser, require};
-pub use keys::{KeyStore, KeyStoreSettings, PublishedKey};
+pub use guard::{AuthenticatedUser, MaybeAuthenticated, require};
+pub use keys::{IssuerKeys, KeyStore, KeyStoreSettings, PublishedKey};
 pub use permission::{AllOf, AnyOf, Denied, HasPermission, IsAuthenticated, Permission};
-pub use token::Principal;
+pub use token::{Claims, Principal};
 pub use validator::{PermissionsFrom, ValidationSettings};

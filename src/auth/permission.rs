@@ -6,13 +6,33 @@
 
 use crate::auth::token::Principal;
 
-/// A refusal: permissions that would have satisfied the check, for the
-/// challenge's `scope` attribute.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A refusal: what would have satisfied the check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Denied {
     /// Permission names that, all together, the route would accept (RFC
     /// 6750's `scope` lists what is needed, all of it).
     pub required: Vec<String>,
+    /// Other conditions, in words ("claim `org_id` equal to \"acme\""),
+    /// for the refusal's description.
+    pub conditions: Vec<String>,
+}
+
+impl Denied {
+    /// Refused for lack of `permission`.
+    pub fn permission(permission: impl Into<String>) -> Self {
+        Self {
+            required: vec![permission.into()],
+            conditions: Vec::new(),
+        }
+    }
+
+    /// Refused because `condition` does not hold.
+    pub fn condition(condition: impl Into<String>) -> Self {
+        Self {
+            required: Vec::new(),
+            conditions: vec![condition.into()],
+        }
+    }
 }
 
 /// A rule deciding whether an authenticated principal may use a route.
@@ -63,9 +83,7 @@ impl Permission for HasPermission {
         if principal.has_permission(&self.0) {
             Ok(())
         } else {
-            Err(Denied {
-                required: vec![self.0.clone()],
-            })
+            Err(Denied::permission(&self.0))
         }
     }
 }
@@ -81,6 +99,7 @@ impl<A: Permission, B: Permission> Permission for AllOf<A, B> {
             (Err(denied), Ok(())) | (Ok(()), Err(denied)) => Err(denied),
             (Err(mut first), Err(second)) => {
                 first.required.extend(second.required);
+                first.conditions.extend(second.conditions);
                 Err(first)
             }
         }
@@ -107,11 +126,12 @@ mod tests {
     use super::*;
 
     fn principal(permissions: &[&str]) -> Principal {
-        Principal {
-            sub: "auth0|1".into(),
-            permissions: permissions.iter().map(|p| p.to_string()).collect(),
-            user_scope_ignored: false,
-        }
+        Principal::new(
+            "auth0|1".into(),
+            permissions.iter().map(|p| p.to_string()).collect(),
+            false,
+            b"{}".to_vec(),
+        )
     }
 
     #[test]

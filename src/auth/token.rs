@@ -4,9 +4,15 @@
 //! it without importing one another.
 
 use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use serde::de::DeserializeOwned;
 
 /// Tokens longer than this are refused without being decoded.
 pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The claims of a verified token, by name.
+pub type Claims = serde_json::Map<String, serde_json::Value>;
 
 /// Who a valid token speaks for, and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,11 +25,63 @@ pub struct Principal {
     /// `permissions` claim (RBAC is off for the API) and is no
     /// client-credentials token. A refusal then says how to fix the tenant.
     pub user_scope_ignored: bool,
+    claims: VerifiedClaims,
 }
 
+/// The verified payload, parsed into claims only when something asks: most
+/// routes never look past `sub` and the permissions.
+#[derive(Debug, Clone)]
+struct VerifiedClaims {
+    payload: Box<[u8]>,
+    parsed: OnceLock<Claims>,
+}
+
+impl PartialEq for VerifiedClaims {
+    fn eq(&self, other: &Self) -> bool {
+        self.payload == other.payload
+    }
+}
+
+impl Eq for VerifiedClaims {}
+
 impl Principal {
+    /// The principal of a token whose verified payload (JSON) is `payload`.
+    pub(crate) fn new(
+        sub: String,
+        permissions: BTreeSet<String>,
+        user_scope_ignored: bool,
+        payload: Vec<u8>,
+    ) -> Self {
+        Self {
+            sub,
+            permissions,
+            user_scope_ignored,
+            claims: VerifiedClaims {
+                payload: payload.into_boxed_slice(),
+                parsed: OnceLock::new(),
+            },
+        }
+    }
+
     /// True when `permission` was granted, compared exactly.
     pub fn has_permission(&self, permission: &str) -> bool {
         self.permissions.contains(permission)
+    }
+
+    /// Every claim of the token, namespaced custom claims included.
+    pub fn claims(&self) -> &Claims {
+        self.claims
+            .parsed
+            .get_or_init(|| serde_json::from_slice(&self.claims.payload).unwrap_or_default())
+    }
+
+    /// The claim `name` as a `T`; `None` when absent or of another shape.
+    pub fn claim<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        T::deserialize(self.claims().get(name)?).ok()
+    }
+
+    /// The whole payload as a `T` (a struct of the claims a handler reads).
+    pub fn claims_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.claims.payload)
     }
 }

@@ -20,14 +20,15 @@ use serde::{Deserialize, Deserializer};
 use crate::auth::bearer::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
-use crate::auth::keys::{KeyError, KeyStore};
+use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
 use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
 
 /// What a token must say to be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationSettings {
-    /// The exact `iss` a token must carry.
-    pub issuer: String,
+    /// The trusted issuers: a token's `iss` must be one of them, exactly
+    /// (an Auth0 tenant's canonical and custom domains, or several tenants).
+    pub issuers: Vec<String>,
     /// Accepted `aud` values; a token must name at least one of them.
     pub audiences: Vec<String>,
     /// Clock skew tolerated on `exp` and `nbf`.
@@ -123,31 +124,63 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error>
     IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
-/// Validates tokens against one issuer's published keys.
-pub(crate) struct TokenValidator {
+/// One trusted issuer: its name, its keys, and the checks of its tokens.
+struct TrustedIssuer {
+    name: String,
     keys: Arc<KeyStore>,
-    issuer: String,
     validation: Validation,
+}
+
+/// Validates tokens against the published keys of the issuer they name.
+pub(crate) struct TokenValidator {
+    issuers: Vec<TrustedIssuer>,
+    leeway: u64,
     permissions_from: PermissionsFrom,
     cache: TokenCache,
 }
 
 impl TokenValidator {
-    /// A validator for the issuer, audiences and leeway in `settings`.
-    pub(crate) fn new(settings: &ValidationSettings, keys: Arc<KeyStore>) -> Self {
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&settings.audiences);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = settings.leeway.as_secs();
+    /// A validator for the issuers of `keys`, with the audiences and leeway
+    /// of `settings`.
+    pub(crate) fn new(settings: &ValidationSettings, keys: &IssuerKeys) -> Self {
+        let issuers = keys
+            .iter()
+            .map(|(name, keys)| {
+                let mut validation = Validation::new(Algorithm::RS256);
+                validation.set_issuer(&[name]);
+                validation.set_audience(&settings.audiences);
+                validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+                validation.validate_nbf = true;
+                validation.leeway = settings.leeway.as_secs();
+                TrustedIssuer {
+                    name: name.to_owned(),
+                    keys: Arc::clone(keys),
+                    validation,
+                }
+            })
+            .collect();
         Self {
-            keys,
-            issuer: settings.issuer.clone(),
-            validation,
+            issuers,
+            leeway: settings.leeway.as_secs(),
             permissions_from: settings.permissions_from,
             cache: TokenCache::new(settings.token_cache_size),
         }
+    }
+
+    /// The trusted issuer that `payload`'s `iss` names, exactly: a token of
+    /// any other is refused before any key is looked up or fetched.
+    fn issuer_of(&self, payload: &[u8]) -> Result<&TrustedIssuer, AuthError> {
+        #[derive(Deserialize)]
+        struct Issuer<'a> {
+            #[serde(borrow)]
+            iss: Option<std::borrow::Cow<'a, str>>,
+        }
+        let Issuer { iss } = serde_json::from_slice(payload).map_err(|_| invalid("malformed claims"))?;
+        let iss = iss.ok_or_else(|| invalid("missing required claim: iss"))?;
+        self.issuers
+            .iter()
+            .find(|issuer| issuer.name == iss)
+            .ok_or_else(|| invalid("unexpected issuer"))
     }
 
     /// Validates `token` and returns who it speaks for. A token verified
@@ -158,7 +191,7 @@ impl TokenValidator {
             return Err(invalid("token too large"));
         }
         if let Some(hit) = self.cache.get(token) {
-            if self.keys.still_trusts(&hit.kid, &hit.key, &hit.key_generation) {
+            if hit.keys.still_trusts(&hit.kid, &hit.key, &hit.key_generation) {
                 return Ok(hit);
             }
             self.cache.remove(token);
@@ -174,19 +207,20 @@ impl TokenValidator {
             return Err(invalid("token too large"));
         }
         check_b64token(token)?;
-        let header = read_header(token)?;
+        let (header, payload) = read_header(token)?;
         let kid = header
             .kid
             .filter(|kid| !kid.is_empty())
             .ok_or_else(|| invalid("token has no kid"))?;
-        let key = self.keys.key_for(&kid).await.map_err(|err| match err {
+        let issuer = self.issuer_of(&payload)?;
+        let key = issuer.keys.key_for(&kid).await.map_err(|err| match err {
             KeyError::UnknownKid => invalid("unknown signing key (kid)"),
             KeyError::Unavailable(retry_after) => AuthError::KeysUnavailable { retry_after },
         })?;
-        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &issuer.validation)
             .map_err(|err| invalid(describe(err.kind())))?
             .claims;
-        if claims.iss.as_deref() != Some(self.issuer.as_str()) {
+        if claims.iss.as_deref() != Some(issuer.name.as_str()) {
             return Err(invalid("unexpected issuer"));
         }
         if claims.nonce || claims.at_hash {
@@ -203,21 +237,19 @@ impl TokenValidator {
         if claims
             .iat
             .and_then(|iat| iat.as_f64())
-            .is_some_and(|iat| iat > now.saturating_add(self.validation.leeway) as f64)
+            .is_some_and(|iat| iat > now.saturating_add(self.leeway) as f64)
         {
             return Err(invalid("token issued in the future (iat)"));
         }
         let sub = claims.sub.unwrap_or_default();
         check_sub(&sub).map_err(invalid)?;
-        let principal = self.principal(sub, claims.scope, claims.permissions, claims.gty);
+        let principal = self.principal(sub, claims.scope, claims.permissions, claims.gty, payload);
         Ok(VerifiedToken {
             principal,
             kid,
             key,
-            valid_until: claims
-                .exp
-                .unwrap_or_default()
-                .saturating_add(self.validation.leeway),
+            valid_until: claims.exp.unwrap_or_default().saturating_add(self.leeway),
+            keys: Arc::clone(&issuer.keys),
             // Never a real generation: the first hit checks the key set itself.
             key_generation: AtomicU64::new(u64::MAX),
         })
@@ -232,6 +264,7 @@ impl TokenValidator {
         scope: Option<String>,
         permissions: Option<Vec<String>>,
         gty: Option<serde_json::Value>,
+        payload: Vec<u8>,
     ) -> Principal {
         let scope = || {
             scope
@@ -259,11 +292,7 @@ impl TokenValidator {
                 }
             },
         };
-        Principal {
-            sub,
-            permissions: granted.into_iter().collect(),
-            user_scope_ignored,
-        }
+        Principal::new(sub, granted.into_iter().collect(), user_scope_ignored, payload)
     }
 }
 
@@ -294,8 +323,9 @@ fn invalid(why: &str) -> AuthError {
     AuthError::InvalidToken(why.to_owned())
 }
 
-/// Reads and checks the JOSE header of a compact JWS.
-fn read_header(token: &str) -> Result<JoseHeader, AuthError> {
+/// Reads and checks the JOSE header of a compact JWS; returns it with the
+/// decoded (not yet verified) payload.
+fn read_header(token: &str) -> Result<(JoseHeader, Vec<u8>), AuthError> {
     let mut segments = token.split('.');
     let (Some(header), Some(payload), Some(_), None) =
         (segments.next(), segments.next(), segments.next(), segments.next())
@@ -325,7 +355,7 @@ fn read_header(token: &str) -> Result<JoseHeader, AuthError> {
     if header.crit {
         return Err(invalid("unsupported critical header (crit)"));
     }
-    Ok(header)
+    Ok((header, payload))
 }
 
 /// How deeply arrays and objects nest in `json` (brackets inside strings

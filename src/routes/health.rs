@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::auth::KeyStore;
+use crate::auth::IssuerKeys;
 use crate::users::UserStore;
 
 /// `GET /healthz`: always 200 while the process serves.
@@ -15,13 +15,19 @@ pub(crate) async fn healthz() -> HttpResponse {
 /// `GET /readyz`: 200 once signing keys are loaded and the database
 /// answers; 503 naming what is missing otherwise. The database answer is at
 /// most a second old, so probes cannot take the database from users.
-pub(crate) async fn readyz(keys: web::Data<KeyStore>, users: web::Data<UserStore>) -> HttpResponse {
-    let keys = keys.is_ready();
-    let database = users.is_ready().await;
+/// `issuers` says which issuer's keys are loaded, each.
+pub(crate) async fn readyz(keys: web::Data<IssuerKeys>, users: web::Data<UserStore>) -> HttpResponse {
     let state = |ok| if ok { "ok" } else { "unavailable" };
+    let issuers: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .map(|(issuer, store)| (issuer.to_owned(), state(store.is_ready()).into()))
+        .collect();
+    let keys = keys.all_ready();
+    let database = users.is_ready().await;
     let body = json!({
         "status": state(keys && database),
         "signing_keys": state(keys),
+        "issuers": issuers,
         "database": state(database),
     });
     if keys && database {

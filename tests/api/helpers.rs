@@ -256,13 +256,27 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// Starts the app on `backend` against `issuer`, with extra environment
 /// `overrides`.
 pub async fn spawn_app_with(backend: Backend, issuer: TestIssuer, overrides: Env<'_>) -> TestApp {
+    spawn_app_with_routes(backend, issuer, overrides, |_| {}).await
+}
+
+/// Starts the app as [`spawn_app_with`] does, with `routes` registered
+/// beside the API's (routes a test needs, not the API's own).
+pub async fn spawn_app_with_routes(
+    backend: Backend,
+    issuer: TestIssuer,
+    overrides: Env<'_>,
+    routes: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+) -> TestApp {
     let database = TestDatabase::create(backend);
     let mut env: HashMap<&str, String> = issuer.env().into_iter().collect();
     env.insert("DATABASE_URL", database.url());
     env.insert("PORT", "0".to_owned());
     env.extend(overrides.iter().map(|(k, v)| (*k, v.to_string())));
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
-    let app = Application::build(settings).await.expect("app starts");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build_on(settings, listener, routes)
+        .await
+        .expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     TestApp {

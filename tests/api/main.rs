@@ -9,9 +9,11 @@
 #[macro_use]
 mod helpers;
 
+mod claims;
 mod cli;
 mod faults;
 mod hostile;
+mod issuers;
 mod keys;
 mod mutations;
 mod permissions;

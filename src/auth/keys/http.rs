@@ -2,9 +2,13 @@
 //!
 //! Only a 200 with a body of at most 1 MiB is read (whether its length is
 //! announced or not), redirects are not followed, and the response's
-//! `Cache-Control` says how long its keys may be kept.
+//! `Cache-Control` says how long its keys may be kept. An issuer whose
+//! `{issuer}.well-known/jwks.json` answers 404 is asked where its keys are,
+//! through its OpenID discovery document, once. Every URL fetched comes from
+//! the configuration or from the issuer itself, never from a token.
 
 use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -19,13 +23,33 @@ const MAX_JWKS_BYTES: usize = 1024 * 1024;
 
 /// A JWKS published at a URL.
 pub(crate) struct HttpSource {
-    url: Url,
+    /// Where the keys are fetched from (the discovered URL once known).
+    url: Mutex<Url>,
+    /// The issuer's OpenID discovery document, when the keys' URL was not
+    /// configured and may be found there; `None` once used.
+    discovery: Mutex<Option<Url>>,
+    /// The configured URL, for log lines.
+    location: String,
     client: reqwest::Client,
 }
 
 impl HttpSource {
-    /// A source for `url`; fetch deadlines are the key store's.
+    /// A source for the keys at `url`; fetch deadlines are the key store's.
     pub(crate) fn new(url: Url) -> Result<Self, reqwest::Error> {
+        Self::with_discovery(url, None)
+    }
+
+    /// A source for `issuer`'s keys: `{issuer}.well-known/jwks.json`, or
+    /// where its OpenID discovery document says when that answers 404.
+    pub(crate) fn for_issuer(issuer: &Url) -> Result<Self, reqwest::Error> {
+        let base = issuer.as_str().trim_end_matches('/');
+        let jwks = Url::parse(&format!("{base}/.well-known/jwks.json")).expect("an issuer URL with a path");
+        let discovery = Url::parse(&format!("{base}/.well-known/openid-configuration"))
+            .expect("an issuer URL with a path");
+        Self::with_discovery(jwks, Some(discovery))
+    }
+
+    fn with_discovery(url: Url, discovery: Option<Url>) -> Result<Self, reqwest::Error> {
         let mut client = reqwest::Client::builder();
         if is_loopback(&url) {
             // This machine (the development issuer, a local tenant stub) is
@@ -39,16 +63,72 @@ impl HttpSource {
             .pool_max_idle_per_host(0)
             .user_agent(concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { url, client })
+        Ok(Self {
+            location: url.to_string(),
+            url: Mutex::new(url),
+            discovery: Mutex::new(discovery),
+            client,
+        })
     }
 
     async fn get(&self) -> Result<Fetched, FetchError> {
-        let mut response = self
-            .client
-            .get(self.url.clone())
-            .send()
-            .await
-            .map_err(FetchError::from_http)?;
+        let url = self.url.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        match self.get_keys(url).await {
+            Err(FetchError::Status(404)) => {
+                let discovery = self
+                    .discovery
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .take();
+                let Some(discovery) = discovery else {
+                    return Err(FetchError::Status(404));
+                };
+                let url = self.discover(discovery).await?;
+                log::info!("signing keys of {} are published at {url}", self.location);
+                *self.url.lock().unwrap_or_else(PoisonError::into_inner) = url.clone();
+                self.get_keys(url).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn get_keys(&self, url: Url) -> Result<Fetched, FetchError> {
+        let (body, max_age) = self.get_body(url).await?;
+        Ok(Fetched {
+            keys: parse_key_set(&body)?,
+            max_age,
+        })
+    }
+
+    /// The `jwks_uri` of an OpenID discovery document, held to the same
+    /// rules as a configured URL: https, or http to this machine only.
+    async fn discover(&self, discovery: Url) -> Result<Url, FetchError> {
+        #[derive(serde::Deserialize)]
+        struct Discovery {
+            jwks_uri: String,
+        }
+        let (body, _) = self.get_body(discovery).await?;
+        let document: Discovery =
+            serde_json::from_slice(&body).map_err(|_| FetchError::Discovery("no jwks_uri in it".into()))?;
+        let url = Url::parse(&document.jwks_uri)
+            .map_err(|_| FetchError::Discovery(format!("jwks_uri {:?} is not a URL", document.jwks_uri)))?;
+        let trusted = match url.scheme() {
+            "https" => true,
+            "http" => is_loopback(&url),
+            _ => false,
+        };
+        if !trusted || !url.username().is_empty() || url.password().is_some() {
+            return Err(FetchError::Discovery(format!(
+                "jwks_uri {:?} is not an https URL without credentials",
+                document.jwks_uri
+            )));
+        }
+        Ok(url)
+    }
+
+    /// A 200's body of at most 1 MiB, and its `Cache-Control: max-age`.
+    async fn get_body(&self, url: Url) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
+        let mut response = self.client.get(url).send().await.map_err(FetchError::from_http)?;
         if response.status() != reqwest::StatusCode::OK {
             return Err(FetchError::Status(response.status().as_u16()));
         }
@@ -70,10 +150,7 @@ impl HttpSource {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(Fetched {
-            keys: parse_key_set(&body)?,
-            max_age,
-        })
+        Ok((body, max_age))
     }
 }
 
@@ -83,7 +160,7 @@ impl KeySource for HttpSource {
     }
 
     fn location(&self) -> &str {
-        self.url.as_str()
+        &self.location
     }
 }
 

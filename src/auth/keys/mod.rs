@@ -1,20 +1,16 @@
-//! Signing keys: the tenant's JWK Set, fetched over HTTP ([`http`]), parsed
-//! into the keys we verify with ([`jwks`]) and kept fresh ([`store`]).
+//! Signing keys: each trusted issuer's JWK Set ([`issuers`]), fetched over
+//! HTTP ([`http`]), parsed into the keys we verify with ([`jwks`]) and kept
+//! fresh ([`store`]).
 
 mod http;
+mod issuers;
 pub(crate) mod jwks;
 mod store;
 
 pub(crate) use http::is_loopback;
+pub use issuers::IssuerKeys;
 pub use jwks::PublishedKey;
 pub(crate) use store::KeyError;
-#[cfg(feature = "test-support")]
-pub(crate) use store::{FetchError, Fetched, KeySource};
+#[cfg(any(test, feature = "test-support"))]
+pub(crate) use store::Unreachable;
 pub use store::{KeyStore, KeyStoreSettings};
-
-impl KeyStore {
-    /// A store for the keys published at `url`; nothing is fetched yet.
-    pub(crate) fn for_url(url: url::Url, settings: KeyStoreSettings) -> Result<Self, reqwest::Error> {
-        Ok(Self::new(Box::new(http::HttpSource::new(url)?), settings))
-    }
-}

@@ -94,6 +94,9 @@ pub(crate) enum FetchError {
     /// A key set without one key we could use.
     #[error("the key set has no usable RS256 signing key")]
     NoUsableKey,
+    /// The issuer's discovery document does not say where its keys are.
+    #[error("OpenID discovery: {0}")]
+    Discovery(String),
 }
 
 /// Where a store gets its keys: the tenant over HTTP, or a stand-in in tests.
@@ -143,6 +146,15 @@ pub struct KeyStore {
     /// while fetches succeed, `max_stale` after the first failure otherwise.
     usable_until_ms: AtomicU64,
     epoch: Instant,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("location", &self.source.location())
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Whether a request waits for a fetch.
@@ -254,7 +266,7 @@ impl KeyStore {
 
     /// Stores keys obtained some other way (keys shipped with a deployment,
     /// benchmarks), as a fetch with the default lifetime would.
-    #[cfg(feature = "test-support")]
+    #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn load(&self, keys: KeySet) {
         self.store(Ok(Fetched { keys, max_age: None }));
     }
@@ -379,6 +391,22 @@ impl KeyStore {
                 state.failing = true;
             }
         }
+    }
+}
+
+/// A tenant that cannot be reached: keys are given, never fetched, and an
+/// unknown kid costs no network (tests, benchmarks).
+#[cfg(any(test, feature = "test-support"))]
+pub(crate) struct Unreachable;
+
+#[cfg(any(test, feature = "test-support"))]
+impl KeySource for Unreachable {
+    fn fetch(&self) -> BoxFuture<'_, Result<Fetched, FetchError>> {
+        Box::pin(async { Err(FetchError::CannotConnect) })
+    }
+
+    fn location(&self) -> &str {
+        "(no tenant: keys given in advance)"
     }
 }
 

@@ -1,0 +1,120 @@
+//! Several issuers (an Auth0 tenant's canonical and custom domains, or
+//! several tenants): each with its own keys, a token checked only against
+//! the keys of the issuer its `iss` names.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use actix_auth0_api::app::Application;
+use actix_auth0_api::config::Settings;
+use actix_auth0_api::dev::{SigningKey, jwks};
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{AUDIENCE, TestDatabase, TestIssuer, eventually, read, shared_key, sign_with};
+
+/// The app trusting `issuers` (a comma-separated `AUTH0_ISSUER`), keys found
+/// from each issuer; its address.
+async fn app_trusting(issuers: &[&str], database: &TestDatabase) -> String {
+    let env = HashMap::from([
+        ("AUTH0_ISSUER", issuers.join(",")),
+        ("AUTH0_AUDIENCE", AUDIENCE.to_owned()),
+        ("DATABASE_URL", database.url()),
+        ("PORT", "0".to_owned()),
+    ]);
+    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("settings");
+    let app = Application::build(settings).await.expect("app starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    address
+}
+
+async fn status(address: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .get(format!("{address}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let reply = read(response).await;
+    (reply.status, reply.json)
+}
+
+#[actix_web::test]
+async fn tokens_of_each_issuer_pass_with_that_issuers_keys_only() {
+    // Both issuers publish a key under the kid "shared", each its own.
+    let key_a = SigningKey::from_pem("shared", shared_key("issuer-a").pem()).unwrap();
+    let key_b = SigningKey::from_pem("shared", shared_key("issuer-b").pem()).unwrap();
+    let a = TestIssuer::start(&[&key_a]).await;
+    let b = TestIssuer::start(&[&key_b]).await;
+    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
+    let address = app_trusting(&[&a.issuer, &b.issuer], &database).await;
+
+    let from_a = sign_with(&key_a, a.claims("auth0|a"), json!({}));
+    let from_b = sign_with(&key_b, b.claims("auth0|b"), json!({}));
+    assert_eq!(status(&address, "/api/private", &from_a).await.0, 200);
+    assert_eq!(status(&address, "/api/private", &from_b).await.0, 200);
+
+    // Issuer A's iss, signed by issuer B's key under the same kid.
+    let crossed = sign_with(&key_b, a.claims("auth0|a"), json!({}));
+    let (code, body) = status(&address, "/api/private", &crossed).await;
+    assert_eq!(code, 401, "{body}");
+    assert_eq!(body["error_description"], "invalid signature");
+
+    let ready = reqwest::get(format!("{address}/readyz")).await.unwrap();
+    let ready = read(ready).await;
+    assert_eq!(ready.status, 200, "{:?}", ready.json);
+    assert_eq!(ready.json["issuers"][&a.issuer], "ok");
+    assert_eq!(ready.json["issuers"][&b.issuer], "ok");
+    assert_eq!(database.subs(), ["auth0|a", "auth0|b"]);
+}
+
+#[actix_web::test]
+async fn an_unlisted_issuer_is_refused_before_any_key_is_fetched() {
+    let a = TestIssuer::start(&[&shared_key("main")]).await;
+    let stranger = TestIssuer::start(&[&shared_key("main")]).await;
+    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
+    let address = app_trusting(&[&a.issuer], &database).await;
+    assert!(eventually(Duration::from_secs(2), async || a.fetches() == 1).await);
+
+    // An unknown kid too: had the key been looked up, it would be fetched.
+    let key = SigningKey::from_pem("never-published", shared_key("main").pem()).unwrap();
+    let token = sign_with(&key, stranger.claims("auth0|x"), json!({}));
+    let (code, body) = status(&address, "/api/private", &token).await;
+    assert_eq!(
+        (code, body["error_description"].as_str()),
+        (401, Some("unexpected issuer"))
+    );
+    assert_eq!(a.fetches(), 1, "no fetch for a token of another issuer");
+    assert_eq!(stranger.fetches(), 0, "no fetch to a URL named by a token");
+}
+
+#[actix_web::test]
+async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
+    let key = shared_key("discovered");
+    let server = MockServer::start().await;
+    let issuer = format!("{}/", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"issuer": issuer, "jwks_uri": format!("{}/oauth/keys", server.uri())})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/oauth/keys"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jwks([&*key])))
+        .mount(&server)
+        .await;
+    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
+    let address = app_trusting(&[&issuer], &database).await;
+    let now = crate::helpers::now();
+    let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|d", "iat": now, "exp": now + 60});
+    let token = sign_with(&key, claims, json!({}));
+    let ok = eventually(Duration::from_secs(5), async || {
+        status(&address, "/api/private", &token).await.0 == 200
+    });
+    assert!(ok.await, "keys found where the discovery document says");
+}
