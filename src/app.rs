@@ -10,20 +10,17 @@ use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{Condition, DefaultHeaders, Logger, Next, from_fn};
-use actix_web::{App, HttpMessage, HttpServer, web};
+use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, IssuerKeys};
 use crate::config::Settings;
 use crate::db::{self, DbError};
+use crate::metrics::METRICS;
 use crate::routes;
+use crate::telemetry;
 use crate::users::UserStore;
-
-/// Log target of the access log, written at debug level only: nothing is
-/// logged per request at `info`, and the middleware is left out entirely
-/// unless `RUST_LOG` enables it (e.g. `RUST_LOG=info,access=debug`).
-const ACCESS_LOG: &str = "access";
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,12 +39,21 @@ pub enum StartupError {
         /// The operating system's reason.
         source: std::io::Error,
     },
+    /// The metrics address could not be bound.
+    #[error("METRICS_ADDR: cannot listen on {address}: {source}")]
+    BindMetrics {
+        /// The address asked for.
+        address: String,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
 }
 
-/// A bound, ready-to-run server.
+/// A bound, ready-to-run server, and its metrics listener when asked for.
 pub struct Application {
     port: u16,
     server: Server,
+    metrics: Option<(u16, Server)>,
 }
 
 impl Application {
@@ -124,27 +130,27 @@ impl Application {
                             "default-src 'none'; frame-ancestors 'none'",
                         )),
                 )
-                .wrap(Condition::new(
-                    log::log_enabled!(target: ACCESS_LOG, log::Level::Debug),
-                    // The path without its query string, and no Referer: a
-                    // client may put a token in either, and the log keeps none.
-                    Logger::new(r#"%a "%{method}xi %U" %s %b "%{User-Agent}i" %T"#)
-                        .custom_request_replace("method", |req| req.method().to_string())
-                        .log_target(ACCESS_LOG)
-                        .log_level(log::Level::Debug),
-                ))
+                .wrap(from_fn(telemetry::observe))
         });
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
         let server = server.listen(listener).map_err(bind_error)?.run();
+        let metrics = match &settings.metrics_addr {
+            Some(address) => Some(metrics_server(address)?),
+            None => None,
+        };
 
         // Start-up never waits for the tenant: keys load and refresh beside it.
         for (_, store) in refreshed.iter() {
             tokio::spawn(Arc::clone(store).keep_fresh());
         }
         log::info!("listening on http://{}:{port}", settings.host);
-        Ok(Self { port, server })
+        Ok(Self {
+            port,
+            server,
+            metrics,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -152,10 +158,51 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is told to stop.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+    /// The metrics listener's port, when `METRICS_ADDR` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
+
+    /// Serves until the process is told to stop; the metrics listener stops
+    /// with the API.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Some((_, metrics)) = self.metrics else {
+            return self.server.await;
+        };
+        let handle = metrics.handle();
+        let metrics = actix_web::rt::spawn(metrics);
+        let served = self.server.await;
+        handle.stop(true).await;
+        let _ = metrics.await;
+        served
+    }
+}
+
+/// The metrics listener: `GET /metrics` (OpenMetrics text) and nothing else,
+/// on an address of its own, so that it is never reachable where the API is.
+fn metrics_server(address: &str) -> Result<(u16, Server), StartupError> {
+    let bind_error = |source| StartupError::BindMetrics {
+        address: address.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(address).map_err(bind_error)?;
+    let port = listener.local_addr().map_err(bind_error)?.port();
+    let server = HttpServer::new(|| {
+        App::new().route(
+            "/metrics",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("application/openmetrics-text; version=1.0.0; charset=utf-8")
+                    .body(METRICS.encode())
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(bind_error)?
+    .run();
+    log::info!("metrics on http://{address}/metrics");
+    Ok((port, server))
 }
 
 /// Marks every response to an authenticated request private: it speaks for

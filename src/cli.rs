@@ -171,9 +171,18 @@ async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {
     settings.validation.issuers = vec![issuer.issuer().to_owned()];
     settings.jwks_url = Some(issuer.jwks_url().parse().context("development JWKS URL")?);
     settings.port = port;
+    // Metrics on, at an address printed below.
+    settings
+        .metrics_addr
+        .get_or_insert_with(|| "127.0.0.1:0".to_owned());
     print_banner(&issuer, &settings)?;
     let issuer = web::Data::new(issuer);
     let app = Application::build_on(settings, listener, move |cfg| issuer.configure(cfg)).await?;
+    if let Some(port) = app.metrics_port() {
+        print_lines([format!(
+            "\n# metrics (Prometheus)\ncurl http://127.0.0.1:{port}/metrics"
+        )])?;
+    }
     Ok(app.run_until_stopped().await?)
 }
 

@@ -35,6 +35,8 @@ pub struct Settings {
     /// HTTP worker threads; `None`: one per CPU core, as actix-web counts them
     /// (which ignores a container's CPU quota: set it there).
     pub workers: Option<usize>,
+    /// Where `GET /metrics` is served (`host:port`); `None`: nowhere.
+    pub metrics_addr: Option<String>,
 }
 
 /// A setting that is missing or malformed; its `Display` is the one line
@@ -72,7 +74,9 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("PORT", "port to bind", "6060"),
     ("WORKERS", "HTTP worker threads", "one per core"),
     ("CLIENT_ORIGIN_URL", "the browser origin CORS allows", "http://localhost:4040"),
+    ("METRICS_ADDR", "address of the Prometheus metrics listener, e.g. 127.0.0.1:9464", "none"),
     ("RUST_LOG", "log filter (debug: each refusal; info,access=debug: access log)", "info"),
+    ("LOG_FORMAT", "text, or json for one JSON object per log line", "text"),
 ];
 
 /// Reads variables through a lookup, each with its parser: one place that
@@ -185,6 +189,13 @@ impl Settings {
             last_seen_interval: vars.get("LAST_SEEN_INTERVAL_SECS", Duration::from_secs(300), secs)?,
             workers: vars.get("WORKERS", None, |raw| {
                 number_in(raw, 1..=1024, "a number of threads").map(Some)
+            })?,
+            metrics_addr: vars.get("METRICS_ADDR", None, |raw| {
+                raw.parse::<std::net::SocketAddr>()
+                    .map(|_| Some(raw.to_owned()))
+                    .map_err(|_| {
+                        format!("expected an IP address and port such as 127.0.0.1:9464, got {raw:?}")
+                    })
             })?,
         })
     }
@@ -496,6 +507,8 @@ mod tests {
             ("TOKEN_CACHE_SIZE", "many"),
             ("LAST_SEEN_INTERVAL_SECS", "5m"),
             ("WORKERS", "0"),
+            ("METRICS_ADDR", "9464"),
+            ("METRICS_ADDR", "localhost"),
         ];
         for (variable, value) in cases {
             let vars = [

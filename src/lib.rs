@@ -13,9 +13,11 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod dev;
+mod metrics;
 pub mod routes;
 #[allow(missing_docs, unreachable_pub)]
 mod schema;
+mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 pub mod users;

@@ -4,6 +4,7 @@
 //! standard error.
 
 mod cli;
+mod logging;
 
 use std::process::ExitCode;
 
@@ -36,7 +37,10 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    if let Err(err) = logging::init() {
+        eprintln!("error: {err}");
+        return ExitCode::FAILURE;
+    }
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

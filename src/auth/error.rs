@@ -13,6 +13,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::metrics::{METRICS, Outcome};
+use crate::telemetry::RequestId;
+
 /// The `realm` every challenge names.
 const REALM: &str = "api";
 
@@ -65,10 +68,26 @@ impl AuthError {
     /// One debug line per refusal, without the token; an app wired wrongly
     /// is an error.
     pub(crate) fn log(&self, req: &HttpRequest) {
+        METRICS.auth_decision(self.outcome());
+        let request_id = RequestId::of(req);
+        let request_id = request_id.as_str();
         if let AuthError::Misconfigured(_) = self {
-            log::error!("{} {}: {self}", req.method(), req.path());
+            log::error!(request_id; "{} {}: {self}", req.method(), req.path());
         } else {
-            log::debug!("refused {} {}: {self}", req.method(), req.path());
+            log::debug!(request_id; "refused {} {}: {self}", req.method(), req.path());
+        }
+    }
+
+    /// The outcome this refusal counts as.
+    fn outcome(&self) -> Outcome {
+        match self {
+            AuthError::MissingCredentials => Outcome::unauthorized,
+            AuthError::InvalidRequest(_) => Outcome::invalid_request,
+            AuthError::InvalidToken(_) => Outcome::invalid_token,
+            AuthError::InsufficientScope { .. } => Outcome::insufficient_scope,
+            AuthError::KeysUnavailable { .. }
+            | AuthError::DatabaseUnavailable
+            | AuthError::Misconfigured(_) => Outcome::unavailable,
         }
     }
 

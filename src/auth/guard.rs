@@ -35,6 +35,8 @@ use crate::auth::error::AuthError;
 use crate::auth::permission::{IsAuthenticated, Permission};
 use crate::auth::token::Principal;
 use crate::auth::validator::TokenValidator;
+use crate::metrics::{METRICS, Outcome};
+use crate::telemetry::RequestId;
 use crate::users::UserStore;
 
 /// The caller of an authenticated request, as handlers receive it.
@@ -121,12 +123,16 @@ async fn authenticate(
                 conditions: denied.conditions,
             })?;
         let id = users.id_of(&token.principal.sub).await.map_err(|err| {
-            log::error!("cannot record user: {err}");
+            let request_id = RequestId::of(req);
+            log::error!(request_id = request_id.as_str(); "cannot record user: {err}");
             AuthError::DatabaseUnavailable
         })?;
         Ok(AuthenticatedUser { id, token })
     }
     .await;
+    if outcome.is_ok() {
+        METRICS.auth_decision(Outcome::accepted);
+    }
     if let Err(refusal) = &outcome {
         refusal.log(req);
     }

@@ -22,6 +22,7 @@ use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
 use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
+use crate::metrics::METRICS;
 
 /// What a token must say to be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,10 +193,12 @@ impl TokenValidator {
         }
         if let Some(hit) = self.cache.get(token) {
             if hit.keys.still_trusts(&hit.kid, &hit.key, &hit.key_generation) {
+                METRICS.token_cache_lookup(true);
                 return Ok(hit);
             }
             self.cache.remove(token);
         }
+        METRICS.token_cache_lookup(false);
         let verified = Arc::new(self.verify(token).await?);
         self.cache.insert(token, Arc::clone(&verified));
         Ok(verified)

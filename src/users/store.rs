@@ -12,6 +12,7 @@ use diesel::prelude::*;
 use quick_cache::sync::Cache;
 
 use crate::db::{DbError, DbSettings, SqliteFile};
+use crate::metrics::METRICS;
 use crate::schema::users;
 use crate::users::row::User;
 use crate::users::writer::{Notify, Writer};
@@ -77,8 +78,11 @@ impl UserStore {
             return Ok(known.id.load(Ordering::Relaxed));
         }
         let (reply, written) = tokio::sync::oneshot::channel();
+        let queued = Instant::now();
         self.writer.upsert(sub, Notify::Request(reply));
-        let written = match tokio::time::timeout(self.timeout, written).await {
+        let written = tokio::time::timeout(self.timeout, written).await;
+        METRICS.db_wait(queued.elapsed());
+        let written = match written {
             Ok(Ok(Ok(written))) => written,
             Ok(Ok(Err(failure))) => return Err(unshare(failure)),
             Ok(Err(_)) => return Err(DbError::WriterGone),

@@ -15,13 +15,14 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::{NaiveDateTime, Timelike, Utc};
 use diesel::PgConnection;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use tokio::sync::oneshot;
 
 use crate::db::{DbError, DbSettings, FileChange, SqliteFile};
+use crate::metrics::METRICS;
 use crate::schema::users;
 use crate::users::row::User;
 
@@ -188,10 +189,20 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
     let written: Result<HashMap<String, User>, Failure> = match &checked {
         Err(err) => Err(Arc::clone(err)),
         Ok(()) if subs.is_empty() => Ok(HashMap::new()),
-        Ok(()) => db
-            .upsert_all(&subs, Utc::now().naive_utc())
-            .map(|rows| rows.into_iter().map(|user| (user.sub.clone(), user)).collect())
-            .map_err(Arc::new),
+        Ok(()) => {
+            // Microseconds, as both databases keep them: a row read back
+            // compares equal to the time it was written with.
+            let now = Utc::now().naive_utc();
+            let now = now.with_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
+            db.upsert_all(&subs, now)
+                .inspect(|rows| {
+                    // A row first seen now was created by this transaction.
+                    let created = rows.iter().filter(|user| user.created_at == now).count();
+                    METRICS.users_created(created as u64);
+                })
+                .map(|rows| rows.into_iter().map(|user| (user.sub.clone(), user)).collect())
+                .map_err(Arc::new)
+        }
     };
     if let Err(err) = &written {
         log::warn!("cannot write {} users row(s): {err}", subs.len());

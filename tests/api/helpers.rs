@@ -496,6 +496,17 @@ pub struct ServeProcess {
 impl ServeProcess {
     /// Starts it; [`wait_ready`](Self::wait_ready) waits for it.
     pub fn start(issuer: &TestIssuer, database_url: &str, stderr: Stdio, rust_log: &str) -> Self {
+        Self::start_with(issuer, database_url, stderr, rust_log, &[])
+    }
+
+    /// Starts it with more environment variables.
+    pub fn start_with(
+        issuer: &TestIssuer,
+        database_url: &str,
+        stderr: Stdio,
+        rust_log: &str,
+        env: Env<'_>,
+    ) -> Self {
         let port = free_port();
         let process = binary()
             .args(&["serve"])
@@ -505,6 +516,7 @@ impl ServeProcess {
                 ("PORT", &port.to_string()),
                 ("RUST_LOG", rust_log),
             ])
+            .envs(env.iter().copied())
             .spawn(Stdio::null(), stderr);
         Self {
             process,

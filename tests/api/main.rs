@@ -16,6 +16,7 @@ mod hostile;
 mod issuers;
 mod keys;
 mod mutations;
+mod operations;
 mod permissions;
 mod postgres;
 mod refusals;

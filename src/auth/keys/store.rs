@@ -27,6 +27,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::auth::keys::jwks::{KeySet, NotAKeySet, PublishedKey};
+use crate::metrics::METRICS;
 
 /// Share of the cache lifetime after which the background refresh runs.
 const REFRESH_AHEAD: f64 = 0.8;
@@ -230,12 +231,14 @@ impl KeyStore {
         let store = Arc::clone(self);
         tokio::spawn(async move {
             let finished = FetchFinished(Arc::clone(&store));
+            let started = Instant::now();
             let outcome = match tokio::time::timeout(store.settings.fetch_timeout, store.source.fetch()).await
             {
                 Ok(outcome) => outcome,
                 Err(_) => Err(FetchError::TimedOut),
             };
-            store.store(outcome);
+            let held = store.store(outcome);
+            METRICS.jwks_fetch(store.source.location(), started.elapsed(), held);
             drop(finished);
         });
         Flight::Started
@@ -268,7 +271,7 @@ impl KeyStore {
     /// benchmarks), as a fetch with the default lifetime would.
     #[cfg(any(test, feature = "test-support"))]
     pub(crate) fn load(&self, keys: KeySet) {
-        self.store(Ok(Fetched { keys, max_age: None }));
+        let _ = self.store(Ok(Fetched { keys, max_age: None }));
     }
 
     /// How long until keys are fetched again while fetches fail: the end of
@@ -343,8 +346,9 @@ impl KeyStore {
         self.state.write().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records the outcome of a fetch: new keys, or a failure that keeps the old ones.
-    fn store(&self, outcome: Result<Fetched, FetchError>) {
+    /// Records the outcome of a fetch: new keys, or a failure that keeps the
+    /// old ones. Returns how many keys it brought, when it succeeded.
+    fn store(&self, outcome: Result<Fetched, FetchError>) -> Option<usize> {
         let outcome = outcome.and_then(|fetched| {
             if fetched.keys.is_empty() {
                 Err(FetchError::NoUsableKey)
@@ -372,6 +376,7 @@ impl KeyStore {
                 state.failing = false;
                 self.usable_until_ms.store(u64::MAX, Ordering::Release);
                 self.generation.fetch_add(1, Ordering::AcqRel);
+                Some(state.keys.len())
             }
             Err(why) => {
                 match state.fetched_at {
@@ -389,6 +394,7 @@ impl KeyStore {
                     self.usable_until_ms.store(usable_until, Ordering::Release);
                 }
                 state.failing = true;
+                None
             }
         }
     }

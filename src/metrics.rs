@@ -1,0 +1,255 @@
+//! What an operator scrapes: Prometheus metrics (OpenMetrics text) of the
+//! requests, the authentication decisions, the key stores, the token cache
+//! and the users table.
+//!
+//! One registry per process, filled as the server works; label values come
+//! from closed sets (route patterns, outcomes, configured issuers), so the
+//! number of series stays bounded whatever clients send. Recording is an
+//! atomic add, or a read-locked map lookup for labelled families: the hot
+//! path pays next to nothing. The registry is served only on its own
+//! listener (`METRICS_ADDR`), never on the API's port.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The metrics of this process.
+pub(crate) static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// How an authentication attempt ended.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub(crate) enum Outcome {
+    /// Admitted.
+    accepted,
+    /// No credentials.
+    unauthorized,
+    /// A malformed `Authorization` header.
+    invalid_request,
+    /// A token that failed validation.
+    invalid_token,
+    /// A valid token without what the route needs.
+    insufficient_scope,
+    /// Keys or the users table unavailable (503), or a misconfigured route.
+    unavailable,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: Outcome,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabels {
+    issuer: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabels {
+    issuer: String,
+    result: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric family, registered once.
+pub(crate) struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: HistogramFamily<HttpLabels>,
+    auth_decisions: Family<OutcomeLabels, Counter>,
+    jwks_fetches: Family<FetchLabels, Counter>,
+    jwks_fetch_duration: HistogramFamily<IssuerLabels>,
+    jwks_keys: Family<IssuerLabels, Gauge>,
+    jwks_last_success: Family<IssuerLabels, Gauge>,
+    token_cache_lookups: Family<ResultLabels, Counter>,
+    users_created: Counter,
+    db_wait: Histogram,
+    /// The counters of the hot path, resolved once: an increment is then
+    /// one atomic add, with no label lookup.
+    decisions: [Counter; 6],
+    cache_hits: Counter,
+    cache_misses: Counter,
+}
+
+/// Every outcome, in the order of `Metrics::decisions`.
+const OUTCOMES: [Outcome; 6] = [
+    Outcome::accepted,
+    Outcome::unauthorized,
+    Outcome::invalid_request,
+    Outcome::invalid_token,
+    Outcome::insufficient_scope,
+    Outcome::unavailable,
+];
+
+/// Buckets from 100 µs to about 26 s: request and database latencies.
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 19))
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let auth_decisions = Family::<OutcomeLabels, Counter>::default();
+        let token_cache_lookups = Family::<ResultLabels, Counter>::default();
+        let lookup = |result| token_cache_lookups.get_or_create_owned(&ResultLabels { result });
+        let metrics = Self {
+            registry: Registry::default(),
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(latency_histogram),
+            decisions: OUTCOMES.map(|outcome| auth_decisions.get_or_create_owned(&OutcomeLabels { outcome })),
+            cache_hits: lookup("hit"),
+            cache_misses: lookup("miss"),
+            auth_decisions,
+            jwks_fetches: Family::default(),
+            jwks_fetch_duration: Family::new_with_constructor(latency_histogram),
+            jwks_keys: Family::default(),
+            jwks_last_success: Family::default(),
+            token_cache_lookups,
+            users_created: Counter::default(),
+            db_wait: latency_histogram(),
+        };
+        let mut registry = Registry::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route pattern and status",
+            metrics.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request",
+            metrics.http_duration.clone(),
+        );
+        registry.register(
+            "auth_decisions",
+            "Authentication attempts on guarded routes, by outcome",
+            metrics.auth_decisions.clone(),
+        );
+        registry.register(
+            "jwks_fetches",
+            "JWKS fetches, by issuer and result (ok, error)",
+            metrics.jwks_fetches.clone(),
+        );
+        registry.register(
+            "jwks_fetch_duration_seconds",
+            "Time a JWKS fetch took",
+            metrics.jwks_fetch_duration.clone(),
+        );
+        registry.register(
+            "jwks_keys",
+            "Signing keys held now, by issuer",
+            metrics.jwks_keys.clone(),
+        );
+        registry.register(
+            "jwks_last_success_timestamp_seconds",
+            "When the keys were last fetched successfully (Unix time), by issuer",
+            metrics.jwks_last_success.clone(),
+        );
+        registry.register(
+            "token_cache_lookups",
+            "Verified-token cache lookups, by result (hit, miss)",
+            metrics.token_cache_lookups.clone(),
+        );
+        registry.register(
+            "users_created",
+            "Users rows created (first sight of a sub)",
+            metrics.users_created.clone(),
+        );
+        registry.register(
+            "db_wait_duration_seconds",
+            "Time a request waited for its users row to be written",
+            metrics.db_wait.clone(),
+        );
+        Self { registry, ..metrics }
+    }
+
+    /// The registry in the OpenMetrics text format.
+    pub(crate) fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// An answered request: `route` is the pattern it matched (`None`:
+    /// no route, counted as one value).
+    pub(crate) fn http_request(&self, method: &str, route: Option<String>, status: u16, took: Duration) {
+        let labels = HttpLabels {
+            method: method.to_owned(),
+            route: route.unwrap_or_else(|| "unmatched".to_owned()),
+            status,
+        };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+    }
+
+    /// An authentication attempt's outcome.
+    pub(crate) fn auth_decision(&self, outcome: Outcome) {
+        self.decisions[outcome as usize].inc();
+    }
+
+    /// A JWKS fetch of `issuer`'s keys that took `took`; `keys` held after it
+    /// when it succeeded.
+    pub(crate) fn jwks_fetch(&self, issuer: &str, took: Duration, keys: Option<usize>) {
+        let result = if keys.is_some() { "ok" } else { "error" };
+        let issuer = IssuerLabels {
+            issuer: issuer.to_owned(),
+        };
+        self.jwks_fetches
+            .get_or_create(&FetchLabels {
+                issuer: issuer.issuer.clone(),
+                result,
+            })
+            .inc();
+        self.jwks_fetch_duration
+            .get_or_create(&issuer)
+            .observe(took.as_secs_f64());
+        if let Some(keys) = keys {
+            self.jwks_keys.get_or_create(&issuer).set(keys as i64);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.jwks_last_success
+                .get_or_create(&issuer)
+                .set(now.as_secs() as i64);
+        }
+    }
+
+    /// A verified-token cache lookup.
+    pub(crate) fn token_cache_lookup(&self, hit: bool) {
+        if hit {
+            self.cache_hits.inc();
+        } else {
+            self.cache_misses.inc();
+        }
+    }
+
+    /// Users rows created by one transaction.
+    pub(crate) fn users_created(&self, rows: u64) {
+        self.users_created.inc_by(rows);
+    }
+
+    /// How long a request waited for its users row.
+    pub(crate) fn db_wait(&self, took: Duration) {
+        self.db_wait.observe(took.as_secs_f64());
+    }
+}

@@ -1,0 +1,143 @@
+//! What the server tells operators about each request: its id (taken from
+//! the client's `X-Request-Id` when that is a sane short token, else made
+//! here, and sent back on every response), its metrics, and its access-log
+//! line. Every log line about a request carries the id as `request_id`.
+
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
+
+use crate::metrics::METRICS;
+
+/// The header that carries a request's id, both ways.
+pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Log target of the access log, written at debug level only: nothing is
+/// logged per request at `info` (enable it with `RUST_LOG=info,access=debug`).
+const ACCESS_LOG: &str = "access";
+
+/// The longest client-chosen id kept.
+const MAX_ID_LEN: usize = 64;
+
+/// A request's id, in its extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RequestId(String);
+
+impl RequestId {
+    /// The id of `req` ("-" outside the middleware, e.g. in unit tests).
+    pub(crate) fn of(req: &HttpRequest) -> String {
+        req.extensions()
+            .get::<RequestId>()
+            .map_or_else(|| "-".to_owned(), |id| id.0.clone())
+    }
+
+    /// The client's id when it is 1 to 64 characters of `[A-Za-z0-9._-]`
+    /// (nothing that could forge a log line or a header), else a new one.
+    fn from_client(value: Option<&HeaderValue>) -> Self {
+        let sane = value
+            .map(HeaderValue::as_bytes)
+            .filter(|id| !id.is_empty() && id.len() <= MAX_ID_LEN)
+            .filter(|id| {
+                id.iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            });
+        match sane {
+            Some(id) => Self(String::from_utf8_lossy(id).into_owned()),
+            None => Self::new(),
+        }
+    }
+
+    /// A new id: this process's random prefix and a counter, unique across
+    /// instances with overwhelming likelihood, and cheap to make.
+    fn new() -> Self {
+        static PREFIX: LazyLock<u64> = LazyLock::new(|| {
+            let mut bytes = [0u8; 8];
+            aws_lc_rs::rand::fill(&mut bytes).expect("the system's random source");
+            u64::from_le_bytes(bytes)
+        });
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        Self(format!("{:016x}-{n:x}", *PREFIX))
+    }
+}
+
+/// The outermost middleware: gives the request its id, answers with it,
+/// records the request's metrics and writes its access-log line.
+pub(crate) async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let id = RequestId::from_client(req.headers().get(REQUEST_ID));
+    let header = HeaderValue::from_str(&id.0).expect("ids are visible ASCII");
+    req.extensions_mut().insert(id);
+    let mut response = next.call(req).await?;
+    response.headers_mut().insert(REQUEST_ID, header);
+    let took = started.elapsed();
+    let req = response.request();
+    let status = response.status().as_u16();
+    METRICS.http_request(req.method().as_str(), req.match_pattern(), status, took);
+    if log::log_enabled!(target: ACCESS_LOG, log::Level::Debug) {
+        let size = match response.response().body().size() {
+            BodySize::Sized(size) => size.to_string(),
+            _ => "-".to_owned(),
+        };
+        let agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|agent| agent.to_str().ok())
+            .unwrap_or("-");
+        // The path without its query string, and no Referer: a client may
+        // put a token in either, and the log keeps none.
+        log::debug!(
+            target: ACCESS_LOG,
+            request_id = RequestId::of(req).as_str();
+            "{} \"{} {}\" {status} {size} \"{agent}\" {:.6}",
+            req.peer_addr().map_or_else(|| "-".to_owned(), |peer| peer.ip().to_string()),
+            req.method(),
+            req.path(),
+            took.as_secs_f64(),
+        );
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_client_id_is_kept_only_when_sane() {
+        let kept = |raw: &str| RequestId::from_client(Some(&HeaderValue::from_str(raw).unwrap())).0;
+        for sane in ["abc", "req-1.2_3", &"a".repeat(64)] {
+            assert_eq!(kept(sane), sane);
+        }
+        for insane in [
+            "",
+            "a b",
+            "a\tb",
+            "x\\y",
+            "é",
+            "id\"\ninjected",
+            &"a".repeat(65),
+            "<script>",
+        ] {
+            let Ok(value) = HeaderValue::from_str(insane) else {
+                continue;
+            };
+            let id = RequestId::from_client(Some(&value)).0;
+            assert_ne!(id, insane);
+            assert!(
+                id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
+                "{id}"
+            );
+        }
+        assert_ne!(RequestId::new(), RequestId::new(), "each request its own");
+    }
+}
