@@ -17,8 +17,9 @@ use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, KeyStore};
 use crate::config::Settings;
 use crate::db::{self, DbError};
-use crate::dev::DevIssuer;
+use crate::dev::DevMode;
 use crate::routes;
+use crate::routes::Docs;
 use crate::users::UserStore;
 
 /// Log target of the access log, written at debug level only: nothing is
@@ -59,12 +60,13 @@ impl Application {
     }
 
     /// Opens the database (running pending migrations), serves on `listener`
-    /// and starts loading the signing keys in the background. With
-    /// `dev_issuer`, the same server also publishes its keys.
+    /// and starts loading the signing keys in the background. With `dev`,
+    /// the same server also publishes the development issuer's keys, and
+    /// its docs page offers the development tokens.
     pub async fn build_on(
         settings: Settings,
         listener: TcpListener,
-        dev_issuer: Option<web::Data<DevIssuer>>,
+        dev: Option<DevMode>,
     ) -> Result<Self, StartupError> {
         if !settings.validation.issuer.ends_with('/') {
             // Matched exactly, and Auth0's `iss` always ends with a slash.
@@ -90,6 +92,12 @@ impl Application {
             source,
         };
         let port = listener.local_addr().map_err(bind_error)?.port();
+        let docs = web::Data::new(Docs::new(
+            &settings,
+            port,
+            dev.as_ref().map(|dev| &dev.tokens[..]),
+        ));
+        let dev_issuer = dev.map(|dev| web::Data::new(dev.issuer));
 
         let origin = settings.client_origin_url.clone();
         let mut server = HttpServer::new(move || {
@@ -97,6 +105,7 @@ impl Application {
                 .app_data(validator.clone())
                 .app_data(users.clone())
                 .app_data(key_store.clone())
+                .app_data(docs.clone())
                 .configure(routes::configure)
                 .configure(|cfg| {
                     if let Some(dev_issuer) = &dev_issuer {
@@ -109,10 +118,14 @@ impl Application {
                         .allowed_origin(&origin)
                         .allowed_methods(["GET"])
                         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                        // So that a browser client can read the challenge, and
+                        // from it the protected resource metadata's address.
+                        .expose_headers([header::WWW_AUTHENTICATE])
                         .max_age(86_400),
                 )
                 .wrap(from_fn(no_store_when_authenticated))
                 .wrap(routes::json_error_bodies())
+                // Responses that set their own CSP (the docs page) keep it.
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

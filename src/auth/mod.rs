@@ -22,6 +22,7 @@ pub use bearer::BearerToken;
 pub(crate) use bearer::bearer_token;
 pub use cache::VerifiedToken;
 pub use error::AuthError;
+pub(crate) use error::{ErrorBody, with_resource_metadata};
 pub use guard::{AuthenticatedUser, require};
 pub use keys::{KeyStore, KeyStoreSettings, PublishedKey};
 pub use permission::{AllOf, AnyOf, Denied, HasPermission, IsAuthenticated, Permission};

@@ -2,14 +2,47 @@
 //! `/readyz` (it can authenticate requests right now).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::auth::KeyStore;
+use crate::routes::docs;
+use crate::routes::static_json::static_json;
+use crate::routes::{Answer, Doc};
 use crate::users::UserStore;
+
+const HEALTHY: &str = r#"{"status":"ok"}"#;
 
 /// `GET /healthz`: always 200 while the process serves.
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    static_json(HEALTHY)
+}
+
+/// Whether one thing the API needs is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    /// Available.
+    Ok,
+    /// Not available now.
+    Unavailable,
+}
+
+impl From<bool> for State {
+    fn from(ok: bool) -> Self {
+        if ok { State::Ok } else { State::Unavailable }
+    }
+}
+
+/// The answer of `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    /// `ok` when both below are.
+    status: State,
+    /// Whether signing keys are loaded.
+    signing_keys: State,
+    /// Whether the users table answers.
+    database: State,
 }
 
 /// `GET /readyz`: 200 once signing keys are loaded and the database
@@ -18,12 +51,11 @@ pub(crate) async fn healthz() -> HttpResponse {
 pub(crate) async fn readyz(keys: web::Data<KeyStore>, users: web::Data<UserStore>) -> HttpResponse {
     let keys = keys.is_ready();
     let database = users.is_ready().await;
-    let state = |ok| if ok { "ok" } else { "unavailable" };
-    let body = json!({
-        "status": state(keys && database),
-        "signing_keys": state(keys),
-        "database": state(database),
-    });
+    let body = Readiness {
+        status: (keys && database).into(),
+        signing_keys: keys.into(),
+        database: database.into(),
+    };
     if keys && database {
         HttpResponse::Ok().json(body)
     } else {
@@ -32,3 +64,21 @@ pub(crate) async fn readyz(keys: web::Data<KeyStore>, users: web::Data<UserStore
             .json(body)
     }
 }
+
+const TAG: &str = "probes";
+
+/// How the OpenAPI document describes [`healthz`].
+pub(crate) const HEALTHZ: Doc = Doc::fixed("healthz", TAG, "Whether the process serves", HEALTHY);
+
+/// How the OpenAPI document describes [`readyz`].
+pub(crate) const READYZ: Doc = Doc {
+    id: "readyz",
+    tag: TAG,
+    summary: "Whether requests can be authenticated now",
+    ok: Answer::Json(docs::named::<Readiness>),
+    other: Some((
+        503,
+        "Not ready: signing keys or the database are unavailable (see which)",
+        Answer::Json(docs::named::<Readiness>),
+    )),
+};

@@ -9,7 +9,9 @@
 #[macro_use]
 mod helpers;
 
+mod browser;
 mod cli;
+mod docs;
 mod faults;
 mod hostile;
 mod keys;
@@ -18,4 +20,5 @@ mod permissions;
 mod postgres;
 mod refusals;
 mod routes;
+mod schemathesis;
 mod users;
