@@ -17,8 +17,9 @@ use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, IssuerKeys};
 use crate::config::Settings;
 use crate::db::{self, DbError};
+use crate::dev::DevMode;
 use crate::metrics::METRICS;
-use crate::routes;
+use crate::routes::{self, Docs};
 use crate::telemetry;
 use crate::users::UserStore;
 
@@ -61,16 +62,18 @@ impl Application {
     /// API's routes alone.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let listener = bind(&settings.host, settings.port)?;
-        Self::build_on(settings, listener, |_| {}).await
+        Self::build_on(settings, listener, None, |_| {}).await
     }
 
     /// Opens the database (running pending migrations), serves on `listener`
-    /// and starts loading the signing keys in the background. `more_routes`
-    /// registers routes beside the API's (the development issuer's, a
-    /// test's), behind the same middleware.
+    /// and starts loading the signing keys in the background. With `dev`,
+    /// the same server also publishes the development issuer's keys, and
+    /// its docs page offers the development tokens. `more_routes` registers
+    /// routes beside the API's (a test's), behind the same middleware.
     pub async fn build_on(
         settings: Settings,
         listener: TcpListener,
+        dev: Option<DevMode>,
         more_routes: impl Fn(&mut web::ServiceConfig) + Clone + Send + 'static,
     ) -> Result<Self, StartupError> {
         for issuer in settings
@@ -102,6 +105,12 @@ impl Application {
             source,
         };
         let port = listener.local_addr().map_err(bind_error)?.port();
+        let docs = web::Data::new(Docs::new(
+            &settings,
+            port,
+            dev.as_ref().map(|dev| &dev.tokens[..]),
+        ));
+        let dev_issuer = dev.map(|dev| web::Data::new(dev.issuer));
 
         let origin = settings.client_origin_url.clone();
         let mut server = HttpServer::new(move || {
@@ -109,7 +118,13 @@ impl Application {
                 .app_data(validator.clone())
                 .app_data(users.clone())
                 .app_data(keys.clone())
+                .app_data(docs.clone())
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if let Some(dev_issuer) = &dev_issuer {
+                        dev_issuer.configure(cfg);
+                    }
+                })
                 .configure(more_routes.clone())
                 .default_service(web::to(routes::not_found))
                 .wrap(
@@ -117,10 +132,14 @@ impl Application {
                         .allowed_origin(&origin)
                         .allowed_methods(["GET"])
                         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                        // So that a browser client can read the challenge, and
+                        // from it the protected resource metadata's address.
+                        .expose_headers([header::WWW_AUTHENTICATE])
                         .max_age(86_400),
                 )
                 .wrap(from_fn(no_store_when_authenticated))
                 .wrap(routes::json_error_bodies())
+                // Responses that set their own CSP (the docs page) keep it.
                 .wrap(
                     DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -9,9 +9,8 @@ use actix_auth0_api::app::{self, Application};
 use actix_auth0_api::auth::PermissionsFrom;
 use actix_auth0_api::config::{self, ConfigError, Settings, VARIABLES};
 use actix_auth0_api::db::{self, DbSettings};
-use actix_auth0_api::dev::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, TokenRequest};
+use actix_auth0_api::dev::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevMode, ExampleToken, TokenRequest};
 use actix_auth0_api::users;
-use actix_web::web;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
@@ -175,9 +174,10 @@ async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {
     settings
         .metrics_addr
         .get_or_insert_with(|| "127.0.0.1:0".to_owned());
-    print_banner(&issuer, &settings)?;
-    let issuer = web::Data::new(issuer);
-    let app = Application::build_on(settings, listener, move |cfg| issuer.configure(cfg)).await?;
+    let scope_only = settings.validation.permissions_from == PermissionsFrom::Scope;
+    let tokens = issuer.example_tokens(scope_only)?;
+    print_banner(&issuer, &settings, &tokens)?;
+    let app = Application::build_on(settings, listener, Some(DevMode { issuer, tokens }), |_| {}).await?;
     if let Some(port) = app.metrics_port() {
         print_lines([format!(
             "\n# metrics (Prometheus)\ncurl http://127.0.0.1:{port}/metrics"
@@ -186,52 +186,22 @@ async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {
     Ok(app.run_until_stopped().await?)
 }
 
-fn print_banner(issuer: &DevIssuer, settings: &Settings) -> anyhow::Result<()> {
-    let scope_only = settings.validation.permissions_from == PermissionsFrom::Scope;
+fn print_banner(issuer: &DevIssuer, settings: &Settings, tokens: &[ExampleToken]) -> anyhow::Result<()> {
     let api = issuer.issuer().trim_end_matches('/');
-    let examples = [
-        ("no permissions", "dev|user", None, "/api/private"),
-        (
-            "read:messages",
-            "dev|reader",
-            Some("read:messages"),
-            "/api/private-scoped",
-        ),
-        (
-            "read:admin-messages",
-            "dev|admin",
-            Some("read:admin-messages"),
-            "/api/messages/admin",
-        ),
-    ];
     let mut banner = String::new();
     banner.push_str(&"=".repeat(78));
     banner.push_str("\n  DEVELOPMENT MODE: tokens are signed by a local key, not by Auth0.\n");
     banner.push_str("  For trying the API on this machine only; use `serve` with a real tenant.\n");
     banner.push_str(&"=".repeat(78));
     banner.push_str(&format!(
-        "\nAPI:      {api}\nIssuer:   {}\nAudience: {DEV_AUDIENCE}\nDatabase: {}\n",
+        "\nAPI:      {api}\nDocs:     {api}/docs (the tokens below, one click each)\nIssuer:   {}\nAudience: {DEV_AUDIENCE}\nDatabase: {}\n",
         issuer.issuer(),
         settings.database.redacted_url()
     ));
-    for (label, sub, permission, path) in examples {
-        let request = TokenRequest {
-            sub: sub.into(),
-            // User tokens as an Auth0 API issues them: with RBAC on, unless
-            // the API is told to read `scope` only.
-            scope: permission.filter(|_| scope_only).map(str::to_owned),
-            permissions: permission
-                .filter(|_| !scope_only)
-                .map(str::to_owned)
-                .into_iter()
-                .collect(),
-            client_credentials: false,
-            ttl: Duration::from_secs(24 * 3600),
-            audience: DEV_AUDIENCE.into(),
-        };
-        let token = issuer.mint(&request)?;
+    for token in tokens {
         banner.push_str(&format!(
-            "\n# {label} ({sub}, valid 24h)\ncurl -H \"Authorization: Bearer {token}\" {api}{path}\n"
+            "\n# {} ({}, valid 24h)\ncurl -H \"Authorization: Bearer {}\" {api}{}\n",
+            token.label, token.sub, token.token, token.path
         ));
     }
     print_lines([banner])

@@ -30,6 +30,9 @@ pub struct Settings {
     pub port: u16,
     /// The one browser origin CORS allows.
     pub client_origin_url: String,
+    /// The URL clients reach this server at (`PUBLIC_BASE_URL`), without a
+    /// trailing slash; `None`: taken from each request's `Host`.
+    pub public_base_url: Option<String>,
     /// How often a known user's `last_seen_at` is written, at most.
     pub last_seen_interval: Duration,
     /// HTTP worker threads; `None`: one per CPU core, as actix-web counts them
@@ -75,6 +78,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("WORKERS", "HTTP worker threads", "one per core"),
     ("CLIENT_ORIGIN_URL", "the browser origin CORS allows", "http://localhost:4040"),
     ("METRICS_ADDR", "address of the Prometheus metrics listener, e.g. 127.0.0.1:9464", "none"),
+    ("PUBLIC_BASE_URL", "the URL clients reach the API at (links in challenges and documents)", "http://{Host header}"),
     ("RUST_LOG", "log filter (debug: each refusal; info,access=debug: access log)", "info"),
     ("LOG_FORMAT", "text, or json for one JSON object per log line", "text"),
 ];
@@ -186,6 +190,7 @@ impl Settings {
                     .map_err(|_| format!("expected a port number 0-65535, got {raw:?}"))
             })?,
             client_origin_url: vars.get("CLIENT_ORIGIN_URL", "http://localhost:4040".to_owned(), origin)?,
+            public_base_url: vars.get("PUBLIC_BASE_URL", None, |raw| public_base_url(raw).map(Some))?,
             last_seen_interval: vars.get("LAST_SEEN_INTERVAL_SECS", Duration::from_secs(300), secs)?,
             workers: vars.get("WORKERS", None, |raw| {
                 number_in(raw, 1..=1024, "a number of threads").map(Some)
@@ -355,6 +360,28 @@ fn origin(raw: &str) -> Result<String, String> {
         .ok_or_else(|| format!("expected an origin such as http://localhost:4040 (no path), got {raw:?}"))
 }
 
+/// `PUBLIC_BASE_URL`: the absolute http(s) URL clients use to reach this
+/// server, to which route paths are appended (a path prefix is kept, for a
+/// proxy that adds one). No user name, password, query or fragment: it is
+/// published in challenges and documents. Kept without its trailing slash.
+fn public_base_url(raw: &str) -> Result<String, String> {
+    let url = Url::parse(raw).map_err(|e| {
+        format!("expected an absolute http(s) URL such as https://api.example.com, got {raw:?} ({e})")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("expected an http or https URL, got {raw:?}"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("expected a URL without user name or password".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || raw.contains(['?', '#']) {
+        return Err(format!(
+            "expected a URL without query (?...) or fragment (#...), got {raw:?}"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
 fn number_in<T>(raw: &str, range: std::ops::RangeInclusive<T>, what: &str) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display,
@@ -509,6 +536,11 @@ mod tests {
             ("WORKERS", "0"),
             ("METRICS_ADDR", "9464"),
             ("METRICS_ADDR", "localhost"),
+            ("PUBLIC_BASE_URL", "api.example.com"),
+            ("PUBLIC_BASE_URL", "ftp://api.example.com/"),
+            ("PUBLIC_BASE_URL", "https://user:pass@api.example.com/"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/?a=b"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/#top"),
         ];
         for (variable, value) in cases {
             let vars = [
@@ -571,5 +603,31 @@ mod tests {
             origin("http://localhost:4040/app").unwrap_err().variable,
             "CLIENT_ORIGIN_URL"
         );
+    }
+
+    #[test]
+    fn the_public_base_url_is_kept_without_its_trailing_slash() {
+        let base = |raw: &str| {
+            settings(&[
+                ("AUTH0_DOMAIN", "t.auth0.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("PUBLIC_BASE_URL", raw),
+            ])
+            .unwrap()
+            .public_base_url
+        };
+        assert_eq!(
+            base("https://API.example.com/").as_deref(),
+            Some("https://api.example.com")
+        );
+        assert_eq!(
+            base("https://gw.example.com/hello/").as_deref(),
+            Some("https://gw.example.com/hello")
+        );
+        assert_eq!(
+            base("http://127.0.0.1:6060").as_deref(),
+            Some("http://127.0.0.1:6060")
+        );
+        assert_eq!(base(" ").as_deref(), None);
     }
 }

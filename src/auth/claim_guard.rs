@@ -50,7 +50,17 @@ impl ClaimEquals {
     }
 }
 
+/// Claim conditions are not permissions: to what the API publishes, a
+/// claim-guarded route needs a valid token, whatever its scopes.
+fn any_token() -> Vec<Vec<String>> {
+    vec![Vec::new()]
+}
+
 impl Permission for ClaimEquals {
+    fn alternatives(&self) -> Vec<Vec<String>> {
+        any_token()
+    }
+
     fn check(&self, principal: &Principal) -> Result<(), Denied> {
         if principal.claims().get(&self.name) == Some(&self.value) {
             Ok(())
@@ -82,6 +92,10 @@ impl ClaimIncludes {
 }
 
 impl Permission for ClaimIncludes {
+    fn alternatives(&self) -> Vec<Vec<String>> {
+        any_token()
+    }
+
     fn check(&self, principal: &Principal) -> Result<(), Denied> {
         let included = |value: &str| match principal.claims().get(&self.name) {
             Some(Value::Array(entries)) => entries.iter().any(|entry| entry.as_str() == Some(value)),
@@ -124,6 +138,10 @@ impl<F> std::fmt::Debug for ClaimCheck<F> {
 }
 
 impl<F: Fn(&Claims) -> bool> Permission for ClaimCheck<F> {
+    fn alternatives(&self) -> Vec<Vec<String>> {
+        any_token()
+    }
+
     fn check(&self, principal: &Principal) -> Result<(), Denied> {
         if (self.check)(principal.claims()) {
             Ok(())

@@ -57,10 +57,20 @@ pub enum AuthError {
     Misconfigured(&'static str),
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The JSON body of every refusal; also the OpenAPI document's `Error` schema.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    /// The challenge's error code; `unauthorized` when no credentials were
+    /// sent, `temporarily_unavailable` for a 503.
+    #[schema(examples("invalid_token"))]
     error: &'a str,
+    /// What failed, in words (never the token).
+    #[schema(examples("token expired"))]
     error_description: &'a str,
+    /// The quickstarts' wording: "Requires authentication", "Bad
+    /// credentials", "Permission denied", "Service unavailable".
+    #[schema(examples("Bad credentials"))]
     message: &'a str,
 }
 
@@ -162,6 +172,13 @@ fn insufficient(required: &str, conditions: &[String], advice: &Option<&'static 
         .join("; ")
 }
 
+/// `challenge` with RFC 9728's `resource_metadata` parameter added: where a
+/// client finds the protected resource metadata, and from it the
+/// authorization server to get a token from.
+pub(crate) fn with_resource_metadata(challenge: &str, url: &str) -> String {
+    format!("{challenge}, resource_metadata=\"{}\"", quotable(url))
+}
+
 /// Keeps only the characters RFC 6750 allows inside a quoted attribute.
 fn quotable(text: &str) -> String {
     text.chars()
@@ -246,5 +263,9 @@ mod tests {
     #[test]
     fn quoted_values_cannot_break_the_header() {
         assert_eq!(quotable("a\"b\\c\né"), "a?b?c??");
+        assert_eq!(
+            with_resource_metadata(r#"Bearer realm="api""#, "http://h/\"x"),
+            r#"Bearer realm="api", resource_metadata="http://h/?x""#
+        );
     }
 }

@@ -24,6 +24,7 @@ pub(crate) use bearer::bearer_token;
 pub use cache::VerifiedToken;
 pub use claim_guard::{ClaimCheck, ClaimEquals, ClaimIncludes};
 pub use error::AuthError;
+pub(crate) use error::{ErrorBody, with_resource_metadata};
 pub use guard::{AuthenticatedUser, MaybeAuthenticated, require};
 pub use keys::{IssuerKeys, KeyStore, KeyStoreSettings, PublishedKey};
 pub use permission::{AllOf, AnyOf, Denied, HasPermission, IsAuthenticated, Permission};

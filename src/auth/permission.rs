@@ -40,6 +40,13 @@ pub trait Permission {
     /// `Ok` when `principal` may proceed.
     fn check(&self, principal: &Principal) -> Result<(), Denied>;
 
+    /// The rule as data, for what the API publishes about itself (the
+    /// OpenAPI document's `security`, the protected resource metadata's
+    /// `scopes_supported`): alternatives, each a set of permissions that is
+    /// enough on its own; an empty set means any valid token. It must
+    /// agree with [`check`](Permission::check).
+    fn alternatives(&self) -> Vec<Vec<String>>;
+
     /// Both this rule and `other` must pass.
     fn and<P: Permission>(self, other: P) -> AllOf<Self, P>
     where
@@ -65,6 +72,10 @@ impl Permission for IsAuthenticated {
     fn check(&self, _principal: &Principal) -> Result<(), Denied> {
         Ok(())
     }
+
+    fn alternatives(&self) -> Vec<Vec<String>> {
+        vec![Vec::new()]
+    }
 }
 
 /// The token must grant this permission (through `scope` or `permissions`).
@@ -86,6 +97,10 @@ impl Permission for HasPermission {
             Err(Denied::permission(&self.0))
         }
     }
+
+    fn alternatives(&self) -> Vec<Vec<String>> {
+        vec![vec![self.0.clone()]]
+    }
 }
 
 /// Passes when both rules pass; reports everything still missing.
@@ -104,6 +119,20 @@ impl<A: Permission, B: Permission> Permission for AllOf<A, B> {
             }
         }
     }
+
+    /// Every alternative of one rule joined with every alternative of the other.
+    fn alternatives(&self) -> Vec<Vec<String>> {
+        let second = self.1.alternatives();
+        let mut joined = Vec::new();
+        for first in self.0.alternatives() {
+            for other in &second {
+                let mut both = first.clone();
+                both.extend(other.iter().filter(|p| !first.contains(p)).cloned());
+                joined.push(both);
+            }
+        }
+        joined
+    }
 }
 
 /// Passes when either rule passes.
@@ -118,6 +147,12 @@ impl<A: Permission, B: Permission> Permission for AnyOf<A, B> {
             Ok(()) => Ok(()),
             Err(first) => self.1.check(principal).map_err(|_| first),
         }
+    }
+
+    fn alternatives(&self) -> Vec<Vec<String>> {
+        let mut alternatives = self.0.alternatives();
+        alternatives.extend(self.1.alternatives());
+        alternatives
     }
 }
 
@@ -164,5 +199,21 @@ mod tests {
                 .check(&principal(&["a"]))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn alternatives_agree_with_check() {
+        let rule = IsAuthenticated.and(
+            HasPermission::new("a")
+                .and(HasPermission::new("b"))
+                .or(HasPermission::new("c")),
+        );
+        assert_eq!(rule.alternatives(), vec![vec!["a", "b"], vec!["c"]]);
+        for alternative in rule.alternatives() {
+            let granted: Vec<&str> = alternative.iter().map(String::as_str).collect();
+            assert!(rule.check(&principal(&granted)).is_ok(), "{granted:?}");
+        }
+        assert!(rule.check(&principal(&["a"])).is_err());
+        assert_eq!(IsAuthenticated.alternatives(), vec![Vec::<String>::new()]);
     }
 }

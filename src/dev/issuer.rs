@@ -85,6 +85,20 @@ pub struct TokenRequest {
     pub audience: String,
 }
 
+/// A ready-made development token, as `dev` prints it and its docs page
+/// offers it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExampleToken {
+    /// What it grants, in words: `no permissions` or the permission.
+    pub label: &'static str,
+    /// Its `sub`.
+    pub sub: &'static str,
+    /// A route it may call that a lesser token may not.
+    pub path: &'static str,
+    /// The token.
+    pub token: String,
+}
+
 /// The development issuer: its identifier and signing key.
 pub struct DevIssuer {
     issuer: String,
@@ -175,6 +189,51 @@ impl DevIssuer {
             claims["gty"] = "client-credentials".into();
         }
         Ok(self.key.sign(&claims)?)
+    }
+
+    /// Three user tokens valid for 24 hours, one per permission level: no
+    /// permissions, `read:messages`, `read:admin-messages`. They carry the
+    /// `permissions` claim, as an Auth0 API with RBAC issues them, unless
+    /// the API reads `scope` only (`scope_only`).
+    pub fn example_tokens(&self, scope_only: bool) -> Result<Vec<ExampleToken>, DevIssuerError> {
+        let levels = [
+            ("no permissions", "dev|user", None, "/api/private"),
+            (
+                "read:messages",
+                "dev|reader",
+                Some("read:messages"),
+                "/api/private-scoped",
+            ),
+            (
+                "read:admin-messages",
+                "dev|admin",
+                Some("read:admin-messages"),
+                "/api/messages/admin",
+            ),
+        ];
+        levels
+            .into_iter()
+            .map(|(label, sub, permission, path)| {
+                let request = TokenRequest {
+                    sub: sub.into(),
+                    scope: permission.filter(|_| scope_only).map(str::to_owned),
+                    permissions: permission
+                        .filter(|_| !scope_only)
+                        .map(str::to_owned)
+                        .into_iter()
+                        .collect(),
+                    client_credentials: false,
+                    ttl: Duration::from_secs(24 * 3600),
+                    audience: DEV_AUDIENCE.into(),
+                };
+                Ok(ExampleToken {
+                    label,
+                    sub,
+                    path,
+                    token: self.mint(&request)?,
+                })
+            })
+            .collect()
     }
 
     /// The JWKS document publishing the development key.

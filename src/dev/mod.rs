@@ -6,5 +6,14 @@
 mod issuer;
 mod signing;
 
-pub use issuer::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevIssuerError, TokenRequest};
+pub use issuer::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevIssuerError, ExampleToken, TokenRequest};
 pub use signing::{SigningError, SigningKey, jwks};
+
+/// What `dev` adds to the server: the issuer's endpoints, and its tokens on
+/// the docs page.
+pub struct DevMode {
+    /// The development issuer, whose JWKS and discovery document are served.
+    pub issuer: DevIssuer,
+    /// The tokens the docs page offers (the ones the banner prints).
+    pub tokens: Vec<ExampleToken>,
+}

@@ -2,14 +2,51 @@
 //! `/readyz` (it can authenticate requests right now).
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use std::collections::BTreeMap;
 
 use crate::auth::IssuerKeys;
+use crate::routes::docs;
+use crate::routes::static_json::static_json;
+use crate::routes::{Answer, Doc};
 use crate::users::UserStore;
+
+const HEALTHY: &str = r#"{"status":"ok"}"#;
 
 /// `GET /healthz`: always 200 while the process serves.
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    static_json(HEALTHY)
+}
+
+/// Whether one thing the API needs is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum State {
+    /// Available.
+    Ok,
+    /// Not available now.
+    Unavailable,
+}
+
+impl From<bool> for State {
+    fn from(ok: bool) -> Self {
+        if ok { State::Ok } else { State::Unavailable }
+    }
+}
+
+/// The answer of `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Readiness {
+    /// `ok` when both below are.
+    status: State,
+    /// Whether every issuer's signing keys are loaded.
+    signing_keys: State,
+    /// Each trusted issuer, and whether its keys are loaded.
+    issuers: BTreeMap<String, State>,
+    /// Whether the users table answers.
+    database: State,
 }
 
 /// `GET /readyz`: 200 once signing keys are loaded and the database
@@ -17,19 +54,18 @@ pub(crate) async fn healthz() -> HttpResponse {
 /// most a second old, so probes cannot take the database from users.
 /// `issuers` says which issuer's keys are loaded, each.
 pub(crate) async fn readyz(keys: web::Data<IssuerKeys>, users: web::Data<UserStore>) -> HttpResponse {
-    let state = |ok| if ok { "ok" } else { "unavailable" };
-    let issuers: serde_json::Map<String, serde_json::Value> = keys
+    let issuers = keys
         .iter()
-        .map(|(issuer, store)| (issuer.to_owned(), state(store.is_ready()).into()))
+        .map(|(issuer, store)| (issuer.to_owned(), store.is_ready().into()))
         .collect();
     let keys = keys.all_ready();
     let database = users.is_ready().await;
-    let body = json!({
-        "status": state(keys && database),
-        "signing_keys": state(keys),
-        "issuers": issuers,
-        "database": state(database),
-    });
+    let body = Readiness {
+        status: (keys && database).into(),
+        signing_keys: keys.into(),
+        issuers,
+        database: database.into(),
+    };
     if keys && database {
         HttpResponse::Ok().json(body)
     } else {
@@ -38,3 +74,21 @@ pub(crate) async fn readyz(keys: web::Data<IssuerKeys>, users: web::Data<UserSto
             .json(body)
     }
 }
+
+const TAG: &str = "probes";
+
+/// How the OpenAPI document describes [`healthz`].
+pub(crate) const HEALTHZ: Doc = Doc::fixed("healthz", TAG, "Whether the process serves", HEALTHY);
+
+/// How the OpenAPI document describes [`readyz`].
+pub(crate) const READYZ: Doc = Doc {
+    id: "readyz",
+    tag: TAG,
+    summary: "Whether requests can be authenticated now",
+    ok: Answer::Json(docs::named::<Readiness>),
+    other: Some((
+        503,
+        "Not ready: signing keys or the database are unavailable (see which)",
+        Answer::Json(docs::named::<Readiness>),
+    )),
+};

@@ -2,19 +2,40 @@
 
 use actix_web::HttpResponse;
 
+use crate::routes::Doc;
 use crate::routes::static_json::static_json;
+
+const PUBLIC_BODY: &str = r#"{"text":"This is a public message."}"#;
+const PROTECTED_BODY: &str = r#"{"text":"This is a protected message."}"#;
+const ADMIN_BODY: &str = r#"{"text":"This is an admin message."}"#;
 
 /// `GET /api/messages/public`: anyone.
 pub(crate) async fn public() -> HttpResponse {
-    static_json(r#"{"text":"This is a public message."}"#)
+    static_json(PUBLIC_BODY)
 }
 
 /// `GET /api/messages/protected`: any valid token.
 pub(crate) async fn protected() -> HttpResponse {
-    static_json(r#"{"text":"This is a protected message."}"#)
+    static_json(PROTECTED_BODY)
 }
 
 /// `GET /api/messages/admin`: a token granting `read:admin-messages`.
 pub(crate) async fn admin() -> HttpResponse {
-    static_json(r#"{"text":"This is an admin message."}"#)
+    static_json(ADMIN_BODY)
 }
+
+const TAG: &str = "messages";
+
+/// How the OpenAPI document describes [`public`].
+pub(crate) const PUBLIC: Doc = Doc::fixed("getPublicMessage", TAG, "The public message", PUBLIC_BODY);
+
+/// How the OpenAPI document describes [`protected`].
+pub(crate) const PROTECTED: Doc = Doc::fixed(
+    "getProtectedMessage",
+    TAG,
+    "The protected message",
+    PROTECTED_BODY,
+);
+
+/// How the OpenAPI document describes [`admin`].
+pub(crate) const ADMIN: Doc = Doc::fixed("getAdminMessage", TAG, "The admin message", ADMIN_BODY);

@@ -1,6 +1,11 @@
 //! The HTTP surface: which routes exist and which permission class guards
-//! each. Handlers only answer; guarding is declared here.
+//! each. Handlers only answer; guarding is declared here, in [`declare`],
+//! the one list of routes: [`configure`] registers it with actix-web, and
+//! [`table`] hands it to what the API publishes about itself (the OpenAPI
+//! document, the protected resource metadata), which therefore cannot
+//! disagree with what is served.
 
+mod docs;
 mod fallback;
 mod health;
 mod me;
@@ -12,53 +17,189 @@ use actix_web::{FromRequest, Handler, Responder, Route, guard, web};
 
 use crate::auth::{HasPermission, IsAuthenticated, Permission, require};
 
+pub(crate) use docs::Docs;
 pub(crate) use fallback::{json_error_bodies, not_found};
 
 /// `GET` and `HEAD` (RFC 9110: wherever GET works, HEAD does too).
-fn get_or_head() -> Route {
+pub(crate) fn get_or_head() -> Route {
     web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
-}
-
-/// `GET` (and `HEAD`) answered by `handler` behind `permission`. The guard wraps the
-/// route, not the resource, so that another method gets its 405 before any
-/// authentication happens or any user row is written.
-fn get_requiring<P, F, Args>(permission: P, handler: F) -> Route
-where
-    P: Permission + 'static,
-    F: Handler<Args>,
-    Args: FromRequest + 'static,
-    F::Output: Responder + 'static,
-{
-    get_or_head().to(handler).wrap(require(permission))
 }
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(get_or_head().to(health::healthz)))
-        .service(web::resource("/readyz").route(get_or_head().to(health::readyz)));
-    cfg.service(
-        web::scope("/api")
-            // Auth0's Django REST Framework quickstart.
-            .service(web::resource("/public").route(get_or_head().to(quickstart::public)))
-            .service(web::resource("/private").route(get_requiring(IsAuthenticated, quickstart::private)))
-            .service(web::resource("/private-scoped").route(get_requiring(
-                HasPermission::new("read:messages"),
-                quickstart::private_scoped,
-            )))
-            // The caller's own row.
-            .service(web::resource("/me").route(get_requiring(IsAuthenticated, me::me)))
-            // Auth0's "Hello World" API sample.
-            .service(
-                web::scope("/messages")
-                    .service(web::resource("/public").route(get_or_head().to(messages::public)))
-                    .service(
-                        web::resource("/protected")
-                            .route(get_requiring(IsAuthenticated, messages::protected)),
-                    )
-                    .service(web::resource("/admin").route(get_requiring(
-                        HasPermission::new("read:admin-messages"),
-                        messages::admin,
-                    ))),
-            ),
+    declare(cfg);
+    docs::configure_assets(cfg);
+}
+
+/// Every route [`configure`] registers, as the published documents describe
+/// them, in the order declared.
+pub(crate) fn table() -> Vec<RouteInfo> {
+    let mut table = Vec::new();
+    declare(&mut table);
+    table
+}
+
+/// The routes of the API, each with who may call it and what it answers.
+fn declare(routes: &mut impl Routes) {
+    // Probes.
+    routes.public("/healthz", health::HEALTHZ, health::healthz);
+    routes.public("/readyz", health::READYZ, health::readyz);
+    // Auth0's Django REST Framework quickstart.
+    routes.public("/api/public", quickstart::PUBLIC, quickstart::public);
+    routes.guarded(
+        "/api/private",
+        IsAuthenticated,
+        quickstart::PRIVATE,
+        quickstart::private,
     );
+    routes.guarded(
+        "/api/private-scoped",
+        HasPermission::new("read:messages"),
+        quickstart::PRIVATE_SCOPED,
+        quickstart::private_scoped,
+    );
+    // The caller's own row.
+    routes.guarded("/api/me", IsAuthenticated, me::ME, me::me);
+    // Auth0's "Hello World" API sample.
+    routes.public("/api/messages/public", messages::PUBLIC, messages::public);
+    routes.guarded(
+        "/api/messages/protected",
+        IsAuthenticated,
+        messages::PROTECTED,
+        messages::protected,
+    );
+    routes.guarded(
+        "/api/messages/admin",
+        HasPermission::new("read:admin-messages"),
+        messages::ADMIN,
+        messages::admin,
+    );
+    // What the API says about itself.
+    routes.public("/openapi.json", docs::OPENAPI, docs::openapi_json);
+    routes.public("/docs", docs::PAGE, docs::page);
+    routes.public(
+        docs::METADATA_PATH,
+        docs::METADATA,
+        docs::protected_resource_metadata,
+    );
+}
+
+/// A route as the published documents see it.
+#[derive(Debug, Clone)]
+pub(crate) struct RouteInfo {
+    /// The path, e.g. `/api/private`.
+    pub(crate) path: &'static str,
+    /// `None` for a public route; else the permission class as
+    /// [`Permission::alternatives`] (one empty set: any valid token).
+    pub(crate) requires: Option<Vec<Vec<String>>>,
+    /// What it answers.
+    pub(crate) doc: Doc,
+}
+
+/// What the OpenAPI document says about a route, beside its permission.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Doc {
+    /// The `operationId`.
+    pub(crate) id: &'static str,
+    /// The group the docs page shows it in.
+    pub(crate) tag: &'static str,
+    /// One line.
+    pub(crate) summary: &'static str,
+    /// Its 200 answer.
+    pub(crate) ok: Answer,
+    /// Another answer it may give, besides the refusals of its permission
+    /// class: status, description, body.
+    pub(crate) other: Option<(u16, &'static str, Answer)>,
+}
+
+impl Doc {
+    /// A route whose 200 answer is always `body`.
+    pub(crate) const fn fixed(
+        id: &'static str,
+        tag: &'static str,
+        summary: &'static str,
+        body: &'static str,
+    ) -> Self {
+        Self {
+            id,
+            tag,
+            summary,
+            ok: Answer::Fixed(body),
+            other: None,
+        }
+    }
+}
+
+/// The body of an answer, for the OpenAPI document.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Answer {
+    /// Always this JSON text (the quickstarts' fixed answers).
+    Fixed(&'static str),
+    /// JSON of this schema: its component name and the schemas it needs.
+    Json(fn() -> docs::NamedSchema),
+    /// Any JSON object (the OpenAPI document itself).
+    AnyJson,
+    /// An HTML page.
+    Html,
+}
+
+/// Where [`declare`] puts routes: actix-web's configuration, or the table
+/// the documents are built from.
+trait Routes {
+    /// A `GET` (and `HEAD`) route anyone may call.
+    fn public<F, Args>(&mut self, path: &'static str, doc: Doc, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static;
+
+    /// A `GET` (and `HEAD`) route behind `permission`.
+    fn guarded<P, F, Args>(&mut self, path: &'static str, permission: P, doc: Doc, handler: F)
+    where
+        P: Permission + 'static,
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static;
+}
+
+impl Routes for web::ServiceConfig {
+    fn public<F, Args>(&mut self, path: &'static str, _doc: Doc, handler: F)
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.service(web::resource(path).route(get_or_head().to(handler)));
+    }
+
+    /// The guard wraps the route, not the resource, so that another method
+    /// gets its 405 before any authentication happens or any user row is
+    /// written.
+    fn guarded<P, F, Args>(&mut self, path: &'static str, permission: P, _doc: Doc, handler: F)
+    where
+        P: Permission + 'static,
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.service(web::resource(path).route(get_or_head().to(handler).wrap(require(permission))));
+    }
+}
+
+impl Routes for Vec<RouteInfo> {
+    fn public<F, Args>(&mut self, path: &'static str, doc: Doc, _handler: F) {
+        self.push(RouteInfo {
+            path,
+            requires: None,
+            doc,
+        });
+    }
+
+    fn guarded<P: Permission, F, Args>(&mut self, path: &'static str, permission: P, doc: Doc, _handler: F) {
+        self.push(RouteInfo {
+            path,
+            requires: Some(permission.alternatives()),
+            doc,
+        });
+    }
 }

@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use crate::helpers::{Backend, Process, binary, binary_in, free_port, spawn_app};
+use crate::helpers::{Backend, binary, binary_in, free_port, spawn_app, start_dev};
 
 #[test]
 fn missing_or_malformed_settings_stop_the_server_with_one_line() {
@@ -48,6 +48,14 @@ fn missing_or_malformed_settings_stop_the_server_with_one_line() {
                 ("DATABASE_URL", "file:users.db?mode=memory"),
             ],
             "DATABASE_URL",
+        ),
+        (
+            &[
+                ("AUTH0_DOMAIN", "t.example.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("PUBLIC_BASE_URL", "api.example.com"),
+            ],
+            "PUBLIC_BASE_URL",
         ),
         // Valid settings the machine cannot honour: still one line that names them.
         (
@@ -153,51 +161,6 @@ fn a_development_key_others_can_read_is_refused_in_one_line() {
             );
         }
     }
-}
-
-/// A `dev` server started as a user starts it, killed when dropped.
-struct DevServer {
-    _process: Process,
-    tokens: Vec<String>,
-}
-
-/// Starts `dev` and reads the three tokens its banner prints.
-fn start_dev(dir: &std::path::Path, port: &str) -> DevServer {
-    use std::io::BufRead;
-    // A proxy that does not exist: the keys of this machine never go through one.
-    let proxy = "http://127.0.0.1:9";
-    let env = [
-        ("PORT", port),
-        ("http_proxy", proxy),
-        ("HTTP_PROXY", proxy),
-        ("ALL_PROXY", proxy),
-    ];
-    let mut process = binary_in(dir)
-        .envs(env)
-        .args(&["dev"])
-        .spawn(Stdio::piped(), Stdio::null());
-    let stdout = process.child.stdout.take().unwrap();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut server = DevServer {
-        _process: process,
-        tokens: Vec::new(),
-    };
-    while server.tokens.len() < 3 {
-        let line = receiver
-            .recv_timeout(std::time::Duration::from_secs(30))
-            .expect("dev prints its banner");
-        if let Some(rest) = line.strip_prefix("curl -H \"Authorization: Bearer ") {
-            server.tokens.push(rest.split('"').next().unwrap().to_owned());
-        }
-    }
-    server
 }
 
 async fn status(url: &str, token: &str) -> u16 {

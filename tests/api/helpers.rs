@@ -274,7 +274,7 @@ pub async fn spawn_app_with_routes(
     env.extend(overrides.iter().map(|(k, v)| (*k, v.to_string())));
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build_on(settings, listener, routes)
+    let app = Application::build_on(settings, listener, None, routes)
         .await
         .expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -526,17 +526,72 @@ impl ServeProcess {
 
     /// Waits up to ten seconds for `/readyz` to answer 200.
     pub async fn wait_ready(&self, client: &reqwest::Client) {
-        let url = format!("{}/readyz", self.address);
-        let ready = eventually(Duration::from_secs(10), async || {
-            client.get(&url).send().await.is_ok_and(|r| r.status() == 200)
-        });
-        assert!(ready.await, "{} never became ready", self.address);
+        wait_ready(&self.address, client).await;
     }
 
     /// The process id, for signals.
     pub fn pid(&self) -> u32 {
         self.process.child.id()
     }
+}
+
+/// Waits up to ten seconds for `/readyz` at `address` to answer 200.
+pub async fn wait_ready(address: &str, client: &reqwest::Client) {
+    let url = format!("{address}/readyz");
+    let ready = eventually(Duration::from_secs(10), async || {
+        client.get(&url).send().await.is_ok_and(|r| r.status() == 200)
+    });
+    assert!(ready.await, "{address} never became ready");
+}
+
+/// A `dev` server started as a user starts it, killed when dropped.
+pub struct DevServer {
+    _process: Process,
+    /// The three tokens its banner prints: no permissions, `read:messages`,
+    /// `read:admin-messages`.
+    pub tokens: Vec<String>,
+    /// `http://127.0.0.1:PORT`.
+    pub address: String,
+}
+
+/// Starts `dev` in `dir` on `port` and reads the three tokens its banner prints.
+pub fn start_dev(dir: &Path, port: &str) -> DevServer {
+    use std::io::BufRead;
+    // A proxy that does not exist: the keys of this machine never go through one.
+    let proxy = "http://127.0.0.1:9";
+    let env = [
+        ("PORT", port),
+        ("http_proxy", proxy),
+        ("HTTP_PROXY", proxy),
+        ("ALL_PROXY", proxy),
+    ];
+    let mut process = binary_in(dir)
+        .envs(env)
+        .args(&["dev"])
+        .spawn(Stdio::piped(), Stdio::null());
+    let stdout = process.child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut server = DevServer {
+        _process: process,
+        tokens: Vec::new(),
+        address: format!("http://127.0.0.1:{port}"),
+    };
+    while server.tokens.len() < 3 {
+        let line = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .expect("dev prints its banner");
+        if let Some(rest) = line.strip_prefix("curl -H \"Authorization: Bearer ") {
+            server.tokens.push(rest.split('"').next().unwrap().to_owned());
+        }
+    }
+    server
 }
 
 /// A log file in a temporary folder, for a process's standard error.

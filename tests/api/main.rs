@@ -9,8 +9,10 @@
 #[macro_use]
 mod helpers;
 
+mod browser;
 mod claims;
 mod cli;
+mod docs;
 mod faults;
 mod hostile;
 mod issuers;
@@ -21,4 +23,5 @@ mod permissions;
 mod postgres;
 mod refusals;
 mod routes;
+mod schemathesis;
 mod users;

@@ -16,6 +16,12 @@ fn assert_refused(reply: &Reply, status: u16, challenge_error: Option<&str>, mes
         Some(code) => assert!(challenge.contains(&format!(", error=\"{code}\"")), "{challenge}"),
         None => assert!(!challenge.contains("error="), "{challenge}"),
     }
+    // RFC 9728 section 5.1: every challenge says where the metadata is.
+    assert!(
+        challenge.contains(", resource_metadata=\"http://127.0.0.1:")
+            && challenge.ends_with("/.well-known/oauth-protected-resource\""),
+        "{challenge}"
+    );
     assert_eq!(reply.json["message"], message, "{reply:?}");
     assert!(
         reply.json["error"].is_string() && reply.json["error_description"].is_string(),
@@ -39,7 +45,13 @@ async fn no_header_asks_for_authentication() {
     let app = spawn_app(Backend::Sqlite).await;
     let reply = app.get_with("/api/private", &[]).await;
     assert_refused(&reply, 401, None, "Requires authentication");
-    assert_eq!(reply.header("www-authenticate"), "Bearer realm=\"api\"");
+    assert_eq!(
+        reply.header("www-authenticate"),
+        format!(
+            "Bearer realm=\"api\", resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+            app.address
+        )
+    );
 }
 
 #[actix_web::test]
@@ -246,7 +258,7 @@ async fn missing_permission_is_forbidden_with_the_scope_needed() {
         assert!(
             reply
                 .header("www-authenticate")
-                .ends_with(&format!(", scope=\"{scope}\"")),
+                .contains(&format!(", scope=\"{scope}\", ")),
             "{reply:?}"
         );
         assert_eq!(reply.json["error"], "insufficient_scope");
