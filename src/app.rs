@@ -108,6 +108,7 @@ impl Application {
         let docs = web::Data::new(Docs::new(
             &settings,
             port,
+            &routes::table(),
             dev.as_ref().map(|dev| &dev.tokens[..]),
         ));
         let dev_issuer = dev.map(|dev| web::Data::new(dev.issuer));

@@ -10,16 +10,11 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{HttpResponse, Result, web};
+use actix_web::{Result, web};
 use serde_json::json;
 
 use crate::auth::with_resource_metadata;
 use crate::routes::docs::Docs;
-
-/// The default service: `404 {"message": "Not Found"}`.
-pub(crate) async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(json!({ "message": "Not Found" }))
-}
 
 /// Middleware completing every error response: a challenge names the
 /// protected resource metadata (RFC 9728 section 5.1), a 405 says which

@@ -8,9 +8,8 @@ use utoipa::ToSchema;
 use std::collections::BTreeMap;
 
 use crate::auth::IssuerKeys;
-use crate::routes::docs;
+use crate::routes::doc::{Answer, Doc, named};
 use crate::routes::static_json::static_json;
-use crate::routes::{Answer, Doc};
 use crate::users::UserStore;
 
 const HEALTHY: &str = r#"{"status":"ok"}"#;
@@ -85,10 +84,10 @@ pub(crate) const READYZ: Doc = Doc {
     id: "readyz",
     tag: TAG,
     summary: "Whether requests can be authenticated now",
-    ok: Answer::Json(docs::named::<Readiness>),
+    ok: Answer::Json(named::<Readiness>),
     other: Some((
         503,
         "Not ready: signing keys or the database are unavailable (see which)",
-        Answer::Json(docs::named::<Readiness>),
+        Answer::Json(named::<Readiness>),
     )),
 };

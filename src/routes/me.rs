@@ -7,8 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthenticatedUser;
-use crate::routes::docs;
-use crate::routes::{Answer, Doc};
+use crate::routes::doc::{Answer, Doc, named};
 
 /// The caller as the API sees it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -37,6 +36,6 @@ pub(crate) const ME: Doc = Doc {
     id: "getMe",
     tag: "users",
     summary: "The caller: users row id, sub and permissions",
-    ok: Answer::Json(docs::named::<Me>),
+    ok: Answer::Json(named::<Me>),
     other: None,
 };

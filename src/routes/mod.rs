@@ -5,6 +5,7 @@
 //! document, the protected resource metadata), which therefore cannot
 //! disagree with what is served.
 
+mod doc;
 mod docs;
 mod fallback;
 mod health;
@@ -12,18 +13,18 @@ mod me;
 mod messages;
 mod quickstart;
 mod static_json;
+mod verbs;
 
-use actix_web::{FromRequest, Handler, Responder, Route, guard, web};
+use actix_web::{FromRequest, Handler, Responder, web};
 
 use crate::auth::{HasPermission, IsAuthenticated, Permission, require};
 
+use doc::Doc;
+pub(crate) use doc::RouteInfo;
 pub(crate) use docs::Docs;
-pub(crate) use fallback::{json_error_bodies, not_found};
-
-/// `GET` and `HEAD` (RFC 9110: wherever GET works, HEAD does too).
-pub(crate) fn get_or_head() -> Route {
-    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
-}
+pub(crate) use fallback::json_error_bodies;
+pub(crate) use static_json::not_found;
+use verbs::get_or_head;
 
 /// Registers every route of the API.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -82,65 +83,6 @@ fn declare(routes: &mut impl Routes) {
         docs::METADATA,
         docs::protected_resource_metadata,
     );
-}
-
-/// A route as the published documents see it.
-#[derive(Debug, Clone)]
-pub(crate) struct RouteInfo {
-    /// The path, e.g. `/api/private`.
-    pub(crate) path: &'static str,
-    /// `None` for a public route; else the permission class as
-    /// [`Permission::alternatives`] (one empty set: any valid token).
-    pub(crate) requires: Option<Vec<Vec<String>>>,
-    /// What it answers.
-    pub(crate) doc: Doc,
-}
-
-/// What the OpenAPI document says about a route, beside its permission.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Doc {
-    /// The `operationId`.
-    pub(crate) id: &'static str,
-    /// The group the docs page shows it in.
-    pub(crate) tag: &'static str,
-    /// One line.
-    pub(crate) summary: &'static str,
-    /// Its 200 answer.
-    pub(crate) ok: Answer,
-    /// Another answer it may give, besides the refusals of its permission
-    /// class: status, description, body.
-    pub(crate) other: Option<(u16, &'static str, Answer)>,
-}
-
-impl Doc {
-    /// A route whose 200 answer is always `body`.
-    pub(crate) const fn fixed(
-        id: &'static str,
-        tag: &'static str,
-        summary: &'static str,
-        body: &'static str,
-    ) -> Self {
-        Self {
-            id,
-            tag,
-            summary,
-            ok: Answer::Fixed(body),
-            other: None,
-        }
-    }
-}
-
-/// The body of an answer, for the OpenAPI document.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Answer {
-    /// Always this JSON text (the quickstarts' fixed answers).
-    Fixed(&'static str),
-    /// JSON of this schema: its component name and the schemas it needs.
-    Json(fn() -> docs::NamedSchema),
-    /// Any JSON object (the OpenAPI document itself).
-    AnyJson,
-    /// An HTML page.
-    Html,
 }
 
 /// Where [`declare`] puts routes: actix-web's configuration, or the table

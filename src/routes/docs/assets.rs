@@ -71,13 +71,13 @@ static ETAGS: LazyLock<Vec<EntityTag>> = LazyLock::new(|| {
 
 /// Registers `/docs/{name}` for every embedded file.
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/docs/{name}").route(crate::routes::get_or_head().to(serve)));
+    cfg.service(web::resource("/docs/{name}").route(crate::routes::verbs::get_or_head().to(serve)));
 }
 
 /// `GET /docs/{name}`: the file, or 304 when the client's copy is current.
 async fn serve(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
     let Some(index) = ASSETS.iter().position(|asset| asset.name == name.as_str()) else {
-        return crate::routes::not_found().await;
+        return crate::routes::static_json::not_found().await;
     };
     let (asset, etag) = (&ASSETS[index], &ETAGS[index]);
     let current = match req.headers().get(header::IF_NONE_MATCH) {

@@ -14,11 +14,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::config::Settings;
 use crate::dev::ExampleToken;
-use crate::routes::{self, Answer, Doc};
+use crate::routes::doc::{Answer, Doc, RouteInfo, named};
 
 pub(crate) use assets::configure as configure_assets;
 pub(crate) use metadata::ProtectedResourceMetadata;
-pub(crate) use openapi::{NamedSchema, named};
 
 /// Where the protected resource metadata is served (RFC 9728 section 3).
 pub(crate) const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
@@ -38,16 +37,20 @@ pub(crate) struct Docs {
 }
 
 impl Docs {
-    /// The documents of a server run with `settings` and listening on
-    /// `port`; under `dev`, the page offers `dev_tokens`.
-    pub(crate) fn new(settings: &Settings, port: u16, dev_tokens: Option<&[ExampleToken]>) -> Self {
-        let routes = routes::table();
+    /// The documents of a server run with `settings`, listening on `port`
+    /// and serving `routes`; under `dev`, the page offers `dev_tokens`.
+    pub(crate) fn new(
+        settings: &Settings,
+        port: u16,
+        routes: &[RouteInfo],
+        dev_tokens: Option<&[ExampleToken]>,
+    ) -> Self {
         let about = openapi::About {
             issuers: &settings.validation.issuers,
             audiences: &settings.validation.audiences,
             development: dev_tokens.is_some(),
         };
-        let openapi = openapi::document(&routes, &about)
+        let openapi = openapi::document(routes, &about)
             .to_pretty_json()
             .expect("the OpenAPI document serialises");
         let mut scopes: Vec<String> = routes

@@ -3,7 +3,6 @@
 //! answers and the permission its description names all come from the
 //! permission class it is registered with.
 
-use utoipa::ToSchema;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
@@ -12,32 +11,14 @@ use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type}
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
-    ComponentsBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr,
+    ComponentsBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
 };
 
 use crate::auth::ErrorBody;
-use crate::routes::{Answer, RouteInfo};
+use crate::routes::doc::{Answer, NamedSchema, RouteInfo, named};
 
 /// The name of the security scheme every guarded route refers to.
 pub(crate) const BEARER: &str = "bearerAuth";
-
-/// A schema under its component name, with the schemas it refers to.
-pub(crate) struct NamedSchema {
-    name: String,
-    schema: RefOr<Schema>,
-    refs: Vec<(String, RefOr<Schema>)>,
-}
-
-/// `T`'s schema, for [`Answer::Json`].
-pub(crate) fn named<T: ToSchema>() -> NamedSchema {
-    let mut refs = Vec::new();
-    T::schemas(&mut refs);
-    NamedSchema {
-        name: T::name().into_owned(),
-        schema: T::schema(),
-        refs,
-    }
-}
 
 /// What the document says about the tenant.
 pub(super) struct About<'a> {
