@@ -6,12 +6,14 @@
 //! checks the token against the `keys` store (through the verified-token
 //! `cache`), a `permission` class decides, and `guard` wires it all into
 //! actix-web through actix-web-httpauth's middleware. `token` holds what
-//! they all share; `error` is how a refusal looks on the wire.
+//! they all share, `jose` what tokens and other JOSE objects share;
+//! `error` is how a refusal looks on the wire.
 
 mod bearer;
 mod cache;
 mod error;
 mod guard;
+mod jose;
 pub(crate) mod keys;
 mod permission;
 mod token;

@@ -14,12 +14,12 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::auth::bearer::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
+use crate::auth::jose::{MAX_JSON_DEPTH, json_depth, present};
 use crate::auth::keys::{KeyError, KeyStore};
 use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
 
@@ -79,11 +79,6 @@ const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
 /// The longest `sub` accepted: it becomes a users row, and is printed.
 const MAX_SUB_BYTES: usize = 255;
 
-/// The deepest nesting of arrays and objects accepted in a header or a
-/// payload. Claims nest a few levels at most; unknown members are skipped
-/// without serde_json's recursion limit, so depth is checked here.
-const MAX_JSON_DEPTH: usize = 16;
-
 /// The JOSE header. Derived deserialization refuses a member given twice.
 #[derive(Deserialize)]
 struct JoseHeader {
@@ -116,11 +111,6 @@ struct Claims {
     nonce: bool,
     #[serde(default, deserialize_with = "present")]
     at_hash: bool,
-}
-
-/// True for a member that is there, whatever its value (`null` included).
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(deserializer).map(|_| true)
 }
 
 /// Validates tokens against one issuer's published keys.
@@ -328,28 +318,6 @@ fn read_header(token: &str) -> Result<JoseHeader, AuthError> {
     Ok(header)
 }
 
-/// How deeply arrays and objects nest in `json` (brackets inside strings
-/// do not count).
-fn json_depth(json: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
-    for byte in json {
-        match (in_string, escaped, byte) {
-            (true, true, _) => escaped = false,
-            (true, false, b'\\') => escaped = true,
-            (true, false, b'"') => in_string = false,
-            (true, false, _) => {}
-            (false, _, b'"') => in_string = true,
-            (false, _, b'[' | b'{') => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
-            (false, _, _) => {}
-        }
-    }
-    deepest
-}
-
 /// What failed, in words a client developer can act on.
 fn describe(kind: &ErrorKind) -> &'static str {
     match kind {
@@ -371,18 +339,5 @@ fn describe(kind: &ErrorKind) -> &'static str {
         ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => "malformed claims",
         ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => "signing key unusable",
         _ => "malformed token",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_depth_counts_brackets_outside_strings() {
-        assert_eq!(json_depth(br#"{"a":1}"#), 1);
-        assert_eq!(json_depth(br#"{"a":[{"b":[]}]}"#), 4);
-        assert_eq!(json_depth(br#"{"a":"[[[[\"[[[","b":{}}"#), 2);
-        assert_eq!(json_depth(b"[[[[]]]]"), 4);
     }
 }
