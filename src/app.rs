@@ -13,6 +13,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Condition, DefaultHeaders, Logger, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 
+use crate::auth::dpop::{DPOP, DpopVerifier};
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, KeyStore};
 use crate::config::Settings;
@@ -82,6 +83,7 @@ impl Application {
             settings.keys.clone(),
         )?);
         let validator = web::Data::new(TokenValidator::new(&settings.validation, Arc::clone(&keys)));
+        let dpop = web::Data::new(DpopVerifier::new(&settings.dpop));
         let key_store = web::Data::from(Arc::clone(&keys));
 
         let address = format!("{}:{}", settings.host, settings.port);
@@ -95,6 +97,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(validator.clone())
+                .app_data(dpop.clone())
                 .app_data(users.clone())
                 .app_data(key_store.clone())
                 .configure(routes::configure)
@@ -108,7 +111,7 @@ impl Application {
                     Cors::default()
                         .allowed_origin(&origin)
                         .allowed_methods(["GET"])
-                        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+                        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, DPOP])
                         .max_age(86_400),
                 )
                 .wrap(from_fn(no_store_when_authenticated))

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::auth::keys::is_loopback;
-use crate::auth::{KeyStoreSettings, PermissionsFrom, ValidationSettings};
+use crate::auth::{DpopSettings, KeyStoreSettings, PermissionsFrom, ValidationSettings};
 use crate::db::DbSettings;
 
 /// Everything the server needs to start, already validated.
@@ -21,6 +21,8 @@ pub struct Settings {
     pub jwks_url: Url,
     /// Timing of the signing-key cache.
     pub keys: KeyStoreSettings,
+    /// Which schemes are accepted, and how DPoP proofs are checked.
+    pub dpop: DpopSettings,
     /// The users database.
     pub database: DbSettings,
     /// Address to bind.
@@ -66,6 +68,10 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DATABASE_POOL_SIZE", "PostgreSQL connections writing users rows", "4"),
     ("DATABASE_TIMEOUT_SECS", "how long a database operation may wait before a 503", "5"),
     ("TOKEN_CACHE_SIZE", "most verified tokens kept in memory (0: off)", "10000"),
+    ("DPOP_MODE", "which schemes are accepted: allowed (Bearer and DPoP), required (DPoP only) or disabled (Bearer only)", "allowed"),
+    ("DPOP_IAT_WINDOW_SECS", "how far a DPoP proof's iat may lie from now, either side (at most 300)", "60"),
+    ("DPOP_REPLAY_CACHE_SIZE", "most DPoP proofs remembered to refuse their replay (when full: 503)", "1000000"),
+    ("PUBLIC_BASE_URL", "the URL clients reach the API at (behind a proxy), which DPoP proofs name", "from each request's Host"),
     ("LAST_SEEN_INTERVAL_SECS", "a known user's last_seen_at is written at most this often", "300"),
     ("HOST", "address to bind", "127.0.0.1"),
     ("PORT", "port to bind", "6060"),
@@ -173,6 +179,7 @@ impl Settings {
             validation,
             jwks_url,
             keys: key_store_settings(&vars)?,
+            dpop: dpop_settings(&vars)?,
             database: database_settings(&vars)?,
             host: vars.get("HOST", "127.0.0.1".to_owned(), |raw| Ok(raw.to_owned()))?,
             port: vars.get("PORT", 6060, |raw| {
@@ -221,6 +228,39 @@ fn key_store_settings<F: Fn(&str) -> Option<String>>(
         ));
     }
     Ok(settings)
+}
+
+fn dpop_settings<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<DpopSettings, ConfigError> {
+    let defaults = DpopSettings::default();
+    Ok(DpopSettings {
+        mode: vars.get("DPOP_MODE", defaults.mode, str::parse)?,
+        iat_window: vars.get("DPOP_IAT_WINDOW_SECS", defaults.iat_window, |raw| {
+            number_in(raw, 1..=MAX_LEEWAY.as_secs(), "a number of seconds").map(Duration::from_secs)
+        })?,
+        replay_cache_size: vars.get("DPOP_REPLAY_CACHE_SIZE", defaults.replay_cache_size, |raw| {
+            number_in(raw, 1..=100_000_000, "a number of proofs")
+        })?,
+        public_base_url: vars.get("PUBLIC_BASE_URL", None, |raw| public_base_url(raw).map(Some))?,
+    })
+}
+
+/// Where clients reach the API: an absolute http(s) URL, perhaps with a
+/// path prefix, without user name, password, query or fragment (a proof's
+/// `htu` has none of them).
+fn public_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("expected an absolute URL, got {raw:?} ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("expected an http or https URL, got {raw:?}"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("expected a URL without user name or password".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || raw.contains(['?', '#']) {
+        return Err(format!(
+            "expected a URL without query (?...) or fragment (#...), got {raw:?}"
+        ));
+    }
+    Ok(url)
 }
 
 /// `DATABASE_URL` (default `app.db`), `DATABASE_POOL_SIZE` and
@@ -438,6 +478,16 @@ mod tests {
             ("TOKEN_CACHE_SIZE", "many"),
             ("LAST_SEEN_INTERVAL_SECS", "5m"),
             ("WORKERS", "0"),
+            ("DPOP_MODE", "on"),
+            ("DPOP_MODE", "Required"),
+            ("DPOP_IAT_WINDOW_SECS", "0"),
+            ("DPOP_IAT_WINDOW_SECS", "301"),
+            ("DPOP_REPLAY_CACHE_SIZE", "0"),
+            ("PUBLIC_BASE_URL", "api.example.com"),
+            ("PUBLIC_BASE_URL", "ftp://api.example.com/"),
+            ("PUBLIC_BASE_URL", "https://user:pw@api.example.com/"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/?x=1"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/#top"),
         ];
         for (variable, value) in cases {
             let vars = [
@@ -466,6 +516,29 @@ mod tests {
         for name in read.into_inner() {
             assert!(VARIABLES.iter().any(|(listed, ..)| *listed == name), "{name}");
         }
+    }
+
+    #[test]
+    fn dpop_settings_default_to_allowed_and_read_a_base_url() {
+        let base = |vars: &[(&str, &str)]| {
+            let mut all = vec![("AUTH0_DOMAIN", "t.auth0.com"), ("AUTH0_AUDIENCE", "a")];
+            all.extend_from_slice(vars);
+            settings(&all).unwrap().dpop
+        };
+        let defaults = base(&[]);
+        assert_eq!(defaults, DpopSettings::default());
+        assert_eq!(defaults.mode, crate::auth::DpopMode::Allowed);
+        let set = base(&[
+            ("DPOP_MODE", "required"),
+            ("DPOP_IAT_WINDOW_SECS", "30"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/v1/"),
+        ]);
+        assert_eq!(set.mode, crate::auth::DpopMode::Required);
+        assert_eq!(set.iat_window, Duration::from_secs(30));
+        assert_eq!(
+            set.public_base_url.map(String::from).as_deref(),
+            Some("https://api.example.com/v1/")
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 
 use crate::auth::bearer::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
@@ -111,6 +113,27 @@ struct Claims {
     nonce: bool,
     #[serde(default, deserialize_with = "present")]
     at_hash: bool,
+    /// What the token is bound to (RFC 7800); `null` is refused, not read
+    /// as unbound.
+    #[serde(default, deserialize_with = "some")]
+    cnf: Option<Confirmation>,
+}
+
+/// A token's `cnf` claim. The one confirmation method this API can check
+/// is a DPoP key's RFC 7638 thumbprint (`jkt`, RFC 9449 section 6); a
+/// token bound by any other (a certificate's `x5t#S256`...) is bound to
+/// something the API cannot verify, so it is refused rather than accepted
+/// as a bearer token.
+#[derive(Deserialize)]
+struct Confirmation {
+    jkt: Option<String>,
+    #[serde(flatten)]
+    others: BTreeMap<String, IgnoredAny>,
+}
+
+/// A member that must not be `null` when present.
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// Validates tokens against one issuer's published keys.
@@ -183,6 +206,18 @@ impl TokenValidator {
             // RFC 8725 section 3.11, RFC 9068: an ID token is not an access token.
             return Err(invalid("an ID token is not an access token"));
         }
+        let jkt = match claims.cnf {
+            None => None,
+            Some(Confirmation {
+                jkt: Some(jkt),
+                others,
+            }) if others.is_empty() && !jkt.is_empty() => Some(jkt),
+            Some(_) => {
+                return Err(invalid(
+                    "unsupported confirmation claim (cnf): only a DPoP key thumbprint (cnf.jkt) can be checked",
+                ));
+            }
+        };
         let now = unix_now();
         if claims
             .exp
@@ -202,6 +237,7 @@ impl TokenValidator {
         let principal = self.principal(sub, claims.scope, claims.permissions, claims.gty);
         Ok(VerifiedToken {
             principal,
+            jkt,
             kid,
             key,
             valid_until: claims

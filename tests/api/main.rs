@@ -10,6 +10,7 @@
 mod helpers;
 
 mod cli;
+mod dpop;
 mod faults;
 mod hostile;
 mod keys;

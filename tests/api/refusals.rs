@@ -39,7 +39,11 @@ async fn no_header_asks_for_authentication() {
     let app = spawn_app(Backend::Sqlite).await;
     let reply = app.get_with("/api/private", &[]).await;
     assert_refused(&reply, 401, None, "Requires authentication");
-    assert_eq!(reply.header("www-authenticate"), "Bearer realm=\"api\"");
+    // Both schemes are accepted (DPOP_MODE=allowed): one challenge each.
+    assert_eq!(
+        reply.header("www-authenticate"),
+        r#"Bearer realm="api", DPoP realm="api", algs="ES256 ES384 ES512 EdDSA RS256 RS384 RS512 PS256 PS384 PS512""#
+    );
 }
 
 #[actix_web::test]
@@ -246,7 +250,7 @@ async fn missing_permission_is_forbidden_with_the_scope_needed() {
         assert!(
             reply
                 .header("www-authenticate")
-                .ends_with(&format!(", scope=\"{scope}\"")),
+                .contains(&format!(", scope=\"{scope}\", DPoP realm=\"api\", algs=")),
             "{reply:?}"
         );
         assert_eq!(reply.json["error"], "insufficient_scope");
