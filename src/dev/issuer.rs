@@ -83,6 +83,10 @@ pub struct TokenRequest {
     pub ttl: Duration,
     /// The `aud` claim.
     pub audience: String,
+    /// Bind the token to the DPoP key of this RFC 7638 thumbprint
+    /// (`cnf.jkt`): it is then accepted only with the DPoP scheme and a
+    /// proof signed by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The development issuer: its identifier and signing key.
@@ -173,6 +177,9 @@ impl DevIssuer {
         }
         if request.client_credentials {
             claims["gty"] = "client-credentials".into();
+        }
+        if let Some(jkt) = &request.dpop_jkt {
+            claims["cnf"] = json!({ "jkt": jkt });
         }
         Ok(self.key.sign(&claims)?)
     }
