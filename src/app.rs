@@ -13,7 +13,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Condition, DefaultHeaders, Logger, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 
-use crate::auth::dpop::{DPOP, DpopVerifier};
+use crate::auth::dpop::{DPOP, DPOP_NONCE, DpopVerifier, NextNonce};
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, KeyStore};
 use crate::config::Settings;
@@ -112,6 +112,8 @@ impl Application {
                         .allowed_origin(&origin)
                         .allowed_methods(["GET"])
                         .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, DPOP])
+                        // What a browser DPoP client reads of a refusal or a reply.
+                        .expose_headers([header::WWW_AUTHENTICATE, DPOP_NONCE])
                         .max_age(86_400),
                 )
                 .wrap(from_fn(no_store_when_authenticated))
@@ -158,16 +160,25 @@ impl Application {
 }
 
 /// Marks every response to an authenticated request private: it speaks for
-/// one caller, and no cache may keep it.
+/// one caller, and no cache may keep it. A DPoP request also gets the nonce
+/// for its client's next proofs, when the API issues nonces.
 async fn no_store_when_authenticated(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let mut response = next.call(req).await?;
-    if response.request().extensions().contains::<AuthenticatedUser>() {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let private = {
+        let extensions = response.request().extensions();
+        extensions
+            .contains::<AuthenticatedUser>()
+            .then(|| extensions.get::<NextNonce>().map(|nonce| nonce.0.clone()))
+    };
+    if let Some(nonce) = private {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(nonce) = nonce {
+            headers.insert(DPOP_NONCE, nonce);
+        }
     }
     Ok(response)
 }

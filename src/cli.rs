@@ -106,6 +106,10 @@ struct ProofArgs {
     /// The access token the proof goes with (its hash is the proof's `ath`).
     #[arg(long, value_parser = non_empty)]
     token: String,
+    /// The nonce of the API's last `DPoP-Nonce` header, when it issues
+    /// nonces (DPOP_NONCE_SECRET).
+    #[arg(long)]
+    nonce: Option<String>,
     /// Print a ready curl command instead of the proof alone.
     #[arg(long)]
     curl: bool,
@@ -320,7 +324,7 @@ fn proof(args: &ProofArgs) -> anyhow::Result<()> {
             args.dpop_key.display()
         )
     })?;
-    let proof = key.proof(&args.method, &args.url, &args.token)?;
+    let proof = key.proof(&args.method, &args.url, &args.token, args.nonce.as_deref())?;
     if !args.curl {
         return print_lines([proof]);
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::auth::keys::is_loopback;
-use crate::auth::{DpopSettings, KeyStoreSettings, PermissionsFrom, ValidationSettings};
+use crate::auth::{DpopSettings, KeyStoreSettings, NonceSecret, PermissionsFrom, ValidationSettings};
 use crate::db::DbSettings;
 
 /// Everything the server needs to start, already validated.
@@ -72,6 +72,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DPOP_IAT_WINDOW_SECS", "how far a DPoP proof's iat may lie from now, either side (at most 300)", "60"),
     ("DPOP_REPLAY_CACHE_SIZE", "most DPoP proofs remembered to refuse their replay (when full: 503)", "1000000"),
     ("PUBLIC_BASE_URL", "the URL clients reach the API at (behind a proxy), which DPoP proofs name", "from each request's Host"),
+    ("DPOP_NONCE_SECRET", "with a secret (32+ bytes, the same on every instance), DPoP proofs must carry a nonce the API issued", "no nonces"),
     ("LAST_SEEN_INTERVAL_SECS", "a known user's last_seen_at is written at most this often", "300"),
     ("HOST", "address to bind", "127.0.0.1"),
     ("PORT", "port to bind", "6060"),
@@ -241,6 +242,13 @@ fn dpop_settings<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<D
             number_in(raw, 1..=100_000_000, "a number of proofs")
         })?,
         public_base_url: vars.get("PUBLIC_BASE_URL", None, |raw| public_base_url(raw).map(Some))?,
+        nonce_secret: vars.get("DPOP_NONCE_SECRET", None, |raw| {
+            if raw.len() < 32 {
+                Err("expected a secret of at least 32 bytes (e.g. `openssl rand -base64 32`)".into())
+            } else {
+                Ok(Some(NonceSecret(raw.to_owned())))
+            }
+        })?,
     })
 }
 
@@ -488,6 +496,7 @@ mod tests {
             ("PUBLIC_BASE_URL", "https://user:pw@api.example.com/"),
             ("PUBLIC_BASE_URL", "https://api.example.com/?x=1"),
             ("PUBLIC_BASE_URL", "https://api.example.com/#top"),
+            ("DPOP_NONCE_SECRET", "too short"),
         ];
         for (variable, value) in cases {
             let vars = [
@@ -538,6 +547,13 @@ mod tests {
         assert_eq!(
             set.public_base_url.map(String::from).as_deref(),
             Some("https://api.example.com/v1/")
+        );
+        let secret = "s".repeat(32);
+        let with_nonces = base(&[("DPOP_NONCE_SECRET", &secret)]);
+        assert_eq!(with_nonces.nonce_secret, Some(NonceSecret(secret)));
+        assert!(
+            !format!("{with_nonces:?}").contains("sss"),
+            "the secret is never printed"
         );
     }
 

@@ -27,7 +27,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::hmac;
 use aws_lc_rs::signature::{self, EcdsaVerificationAlgorithm, RsaParameters, UnparsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -40,6 +42,9 @@ use crate::auth::jose::{MAX_JSON_DEPTH, json_depth, present};
 
 /// The `DPoP` request header.
 pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// The `DPoP-Nonce` response header: the nonce the next proofs must carry.
+pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// Proofs longer than this are refused unread.
 pub(crate) const MAX_PROOF_BYTES: usize = 8 * 1024;
@@ -87,6 +92,20 @@ pub struct DpopSettings {
     /// it, the URL comes from the request's `Host` header and the scheme the
     /// request arrived on.
     pub public_base_url: Option<Url>,
+    /// With a secret, proofs must carry a nonce this API issued (RFC 9449
+    /// section 9); every instance given the same secret accepts the others'.
+    pub nonce_secret: Option<NonceSecret>,
+}
+
+/// The secret server nonces are made with (`DPOP_NONCE_SECRET`); never
+/// shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceSecret(pub String);
+
+impl std::fmt::Debug for NonceSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceSecret(..)")
+    }
 }
 
 impl Default for DpopSettings {
@@ -96,6 +115,7 @@ impl Default for DpopSettings {
             iat_window: Duration::from_secs(60),
             replay_cache_size: 1_000_000,
             public_base_url: None,
+            nonce_secret: None,
         }
     }
 }
@@ -106,8 +126,14 @@ pub(crate) struct DpopVerifier {
     window: u64,
     /// `PUBLIC_BASE_URL`, normalized, without a trailing slash.
     base_url: Option<String>,
+    nonces: Option<Nonces>,
     replays: ReplayCache,
 }
+
+/// The nonce a successful DPoP response hands the client for its next
+/// proofs (`DPoP-Nonce`), left in the request's extensions by the guard.
+#[derive(Debug, Clone)]
+pub(crate) struct NextNonce(pub(crate) HeaderValue);
 
 /// The request a proof must describe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,8 +156,19 @@ impl DpopVerifier {
                 .as_ref()
                 .and_then(|url| normalize_url(url.as_str()))
                 .map(|url| url.trim_end_matches('/').to_owned()),
+            nonces: settings
+                .nonce_secret
+                .as_ref()
+                .map(|secret| Nonces::new(&secret.0, window)),
             replays: ReplayCache::new(settings.replay_cache_size, window),
         }
+    }
+
+    /// The nonce to hand a client for its next proofs, when the API issues
+    /// nonces.
+    pub(crate) fn next_nonce(&self) -> Option<NextNonce> {
+        let nonce = self.nonces.as_ref()?.issue(unix_now());
+        HeaderValue::from_str(&nonce).ok().map(NextNonce)
     }
 
     /// Which schemes the API accepts.
@@ -196,7 +233,14 @@ impl DpopVerifier {
             .to_str()
             .map_err(|_| bad_proof("DPoP proof is not visible ASCII"))?;
         let now = unix_now();
-        let checked = check(proof, access_token, target, now, self.window)?;
+        let checked = check(
+            proof,
+            access_token,
+            target,
+            now,
+            self.window,
+            self.nonces.as_ref(),
+        )?;
         if checked.thumbprint != jkt {
             // RFC 9449 section 7.1: the token is not bound to the proof's key.
             return Err(AuthError::InvalidToken(
@@ -348,6 +392,7 @@ struct ProofClaims {
     htu: Option<String>,
     iat: Option<serde_json::Number>,
     ath: Option<String>,
+    nonce: Option<String>,
 }
 
 /// A public key from a proof's `jwk`, ready to verify its signature.
@@ -507,13 +552,15 @@ struct Checked<'a> {
     expires: u64,
 }
 
-/// Reads `proof` and checks everything but its signature and its `jti`.
+/// Reads `proof` and checks everything but its signature and its `jti`
+/// (and its `nonce`, when `nonces` are issued).
 fn check<'a>(
     proof: &'a str,
     access_token: &str,
     target: &Target<'_>,
     now: u64,
     window: u64,
+    nonces: Option<&Nonces>,
 ) -> Result<Checked<'a>, AuthError> {
     let mut segments = proof.split('.');
     let (Some(header), Some(payload), Some(signature), None) =
@@ -579,6 +626,14 @@ fn check<'a>(
     if ath != URL_SAFE_NO_PAD.encode(digest(&SHA256, access_token.as_bytes())) {
         return Err(bad_proof("DPoP proof ath does not match the access token"));
     }
+    if let Some(nonces) = nonces
+        && !claims
+            .nonce
+            .as_deref()
+            .is_some_and(|nonce| nonces.accepts(nonce, now))
+    {
+        return Err(AuthError::UseDpopNonce(nonces.issue(now)));
+    }
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| bad_proof("malformed DPoP proof: signature is not base64url"))?;
@@ -591,6 +646,58 @@ fn check<'a>(
         // In range: `iat` was checked to lie within the window of `now`.
         expires: (iat as u64).saturating_add(window),
     })
+}
+
+/// Server nonces (RFC 9449 section 9), made and checked without state: a
+/// nonce is the time step it was issued in (steps as long as the `iat`
+/// window) and a MAC of that step under the secret. It is accepted in its
+/// step and the next, so for one to two windows; any instance with the same
+/// secret accepts it. A nonce is no secret and not single-use: it only
+/// proves that the proof was made after the server issued it, which a
+/// client-chosen `iat` cannot (RFC 9449 section 11.2).
+struct Nonces {
+    key: hmac::Key,
+    step: u64,
+}
+
+/// The bytes of a nonce: its step (8) and the first 16 of its MAC.
+const NONCE_BYTES: usize = 24;
+
+impl Nonces {
+    fn new(secret: &str, step: u64) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+            step: step.max(1),
+        }
+    }
+
+    /// The nonce of the step `now` falls in.
+    fn issue(&self, now: u64) -> String {
+        let step = now / self.step;
+        let mut nonce = [0u8; NONCE_BYTES];
+        nonce[..8].copy_from_slice(&step.to_be_bytes());
+        nonce[8..].copy_from_slice(&self.mac(step).as_ref()[..NONCE_BYTES - 8]);
+        URL_SAFE_NO_PAD.encode(nonce)
+    }
+
+    /// True for a nonce of this step or the one before, made with this secret.
+    fn accepts(&self, nonce: &str, now: u64) -> bool {
+        let mut bytes = [0u8; NONCE_BYTES];
+        if URL_SAFE_NO_PAD.decode_slice(nonce, &mut bytes) != Ok(NONCE_BYTES) {
+            return false;
+        }
+        let step = u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default());
+        let current = now / self.step;
+        (step == current || step.checked_add(1) == Some(current))
+            && verify_slices_are_equal(&bytes[8..], &self.mac(step).as_ref()[..NONCE_BYTES - 8]).is_ok()
+    }
+
+    fn mac(&self, step: u64) -> hmac::Tag {
+        let mut context = hmac::Context::with_key(&self.key);
+        context.update(b"dpop-nonce/");
+        context.update(&step.to_be_bytes());
+        context.sign()
+    }
 }
 
 /// What [`ReplayCache::remember`] found.
@@ -763,7 +870,7 @@ mod tests {
 
     #[test]
     fn the_rfc_9449_example_proof_verifies() {
-        let checked = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60).unwrap();
+        let checked = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, None).unwrap();
         assert_eq!(checked.thumbprint, RFC_JKT);
         assert_eq!(checked.jti, "e1j3V_bKic8-LAEB");
         assert_eq!(checked.expires, RFC_IAT + 60);
@@ -773,7 +880,7 @@ mod tests {
             .unwrap();
         // And each claim is held to it.
         let refused = |token: &str, target: &Target<'_>, now: u64| {
-            check(RFC_PROOF, token, target, now, 60)
+            check(RFC_PROOF, token, target, now, 60, None)
                 .err()
                 .unwrap()
                 .to_string()
@@ -804,13 +911,46 @@ mod tests {
             RFC_PROOF.split('.').next().unwrap(),
             URL_SAFE_NO_PAD.encode(claims.replace("e1j3V_bKic8-LAEB", "e1j3V_bKic8-LAEC"))
         );
-        let checked = check(&forged, RFC_TOKEN, &rfc_target(), RFC_IAT, 60).unwrap();
+        let checked = check(&forged, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, None).unwrap();
         assert!(
             checked
                 .key
                 .verify(checked.signing_input, &checked.signature)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn nonces_last_one_to_two_windows_and_need_the_secret() {
+        let nonces = Nonces::new("a secret of at least thirty-two bytes", 60);
+        let now = 1_800_000_000;
+        let nonce = nonces.issue(now);
+        assert_eq!(nonce.len(), 32);
+        assert!(nonces.accepts(&nonce, now));
+        assert!(
+            nonces.accepts(&nonce, now - now % 60 + 119),
+            "still in the next step"
+        );
+        assert!(!nonces.accepts(&nonce, now - now % 60 + 120), "two steps later");
+        assert!(!nonces.accepts(&nonce, now - 60), "a step before it was issued");
+        let other = Nonces::new("another secret of at least thirty-two bytes", 60);
+        assert!(!other.accepts(&nonce, now), "made with another secret");
+        let mut tampered = nonce.clone().into_bytes();
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        assert!(!nonces.accepts(std::str::from_utf8(&tampered).unwrap(), now));
+        for garbage in ["", "abc", &format!("{nonce}A"), &nonce[..31]] {
+            assert!(!nonces.accepts(garbage, now), "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn a_proof_without_the_servers_nonce_is_answered_with_one() {
+        let nonces = Nonces::new("a secret of at least thirty-two bytes", 60);
+        let refused = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, Some(&nonces));
+        match refused.err() {
+            Some(AuthError::UseDpopNonce(nonce)) => assert!(nonces.accepts(&nonce, RFC_IAT)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

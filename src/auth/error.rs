@@ -38,6 +38,10 @@ pub enum AuthError {
     /// must (RFC 9449 section 4.3).
     #[error("invalid DPoP proof: {0}")]
     InvalidDpopProof(String),
+    /// A DPoP proof without a nonce this API issued, when it issues them
+    /// (RFC 9449 section 9); holds the nonce to use.
+    #[error("DPoP proof without a current server nonce")]
+    UseDpopNonce(String),
     /// A valid token without the permissions the route needs.
     #[error("insufficient scope: needs {required}")]
     InsufficientScope {
@@ -90,6 +94,7 @@ impl AuthError {
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
             AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            AuthError::UseDpopNonce(_) => Some("use_dpop_nonce"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
             AuthError::KeysUnavailable { .. }
             | AuthError::DatabaseUnavailable
@@ -103,6 +108,9 @@ impl AuthError {
             AuthError::MissingCredentials => "the request has no Authorization header".into(),
             AuthError::InvalidRequest(why) => (*why).into(),
             AuthError::InvalidToken(why) | AuthError::InvalidDpopProof(why) => why.clone(),
+            AuthError::UseDpopNonce(_) => {
+                "the DPoP proof must carry the nonce of the DPoP-Nonce header (nonce claim)".into()
+            }
             AuthError::InsufficientScope { required, advice } => match advice {
                 Some(advice) => format!("requires permission: {required}; {advice}"),
                 None => format!("requires permission: {required}"),
@@ -117,9 +125,10 @@ impl AuthError {
     fn message(&self) -> &'static str {
         match self {
             AuthError::MissingCredentials => "Requires authentication",
-            AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) | AuthError::InvalidDpopProof(_) => {
-                "Bad credentials"
-            }
+            AuthError::InvalidRequest(_)
+            | AuthError::InvalidToken(_)
+            | AuthError::InvalidDpopProof(_)
+            | AuthError::UseDpopNonce(_) => "Bad credentials",
             AuthError::InsufficientScope { .. } => "Permission denied",
             AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
                 "Service unavailable"
@@ -189,6 +198,10 @@ impl AuthError {
                 response.insert_header((header::RETRY_AFTER, "1"));
             }
             AuthError::Misconfigured(_) => {}
+            AuthError::UseDpopNonce(nonce) => {
+                response.insert_header((header::WWW_AUTHENTICATE, self.challenge(challenges)));
+                response.insert_header(("DPoP-Nonce", nonce.as_str()));
+            }
             _ => {
                 response.insert_header((header::WWW_AUTHENTICATE, self.challenge(challenges)));
             }
@@ -282,7 +295,8 @@ impl ResponseError for AuthError {
             AuthError::MissingCredentials
             | AuthError::InvalidRequest(_)
             | AuthError::InvalidToken(_)
-            | AuthError::InvalidDpopProof(_) => StatusCode::UNAUTHORIZED,
+            | AuthError::InvalidDpopProof(_)
+            | AuthError::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
             AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
                 StatusCode::SERVICE_UNAVAILABLE

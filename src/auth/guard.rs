@@ -122,7 +122,11 @@ async fn authenticate(
                 }
                 let proof = dpop::proof_header(req.headers())?;
                 let target = dpop.target(req)?;
-                dpop_bound(validator, dpop, credentials.token(), proof, &target).await?
+                let token = dpop_bound(validator, dpop, credentials.token(), proof, &target).await?;
+                if let Some(nonce) = dpop.next_nonce() {
+                    req.extensions_mut().insert(nonce);
+                }
+                token
             }
         };
         permission

@@ -25,7 +25,7 @@ pub(crate) mod validator;
 pub(crate) use bearer::bearer_token;
 pub use bearer::{BearerToken, Credentials};
 pub use cache::VerifiedToken;
-pub use dpop::{DpopMode, DpopSettings};
+pub use dpop::{DpopMode, DpopSettings, NonceSecret};
 pub use error::{AuthError, Challenges, Refusal};
 pub use guard::{AuthenticatedUser, require};
 pub use keys::{KeyStore, KeyStoreSettings, PublishedKey};

@@ -129,8 +129,15 @@ impl DpopKey {
     }
 
     /// A proof for a `method` request to `url` (its query and fragment
-    /// dropped) carrying `access_token`: issued now, with a fresh `jti`.
-    pub fn proof(&self, method: &str, url: &str, access_token: &str) -> Result<String, DpopKeyError> {
+    /// dropped) carrying `access_token`: issued now, with a fresh `jti`, and
+    /// the server's `nonce` when given (from its `DPoP-Nonce` header).
+    pub fn proof(
+        &self,
+        method: &str,
+        url: &str,
+        access_token: &str,
+        nonce: Option<&str>,
+    ) -> Result<String, DpopKeyError> {
         let mut htu = Url::parse(url)
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
@@ -146,13 +153,16 @@ impl DpopKey {
             .unwrap_or_default()
             .as_secs();
         let header = json!({ "typ": "dpop+jwt", "alg": "ES256", "jwk": self.public_jwk() });
-        let claims = json!({
+        let mut claims = json!({
             "jti": URL_SAFE_NO_PAD.encode(jti),
             "htm": method,
             "htu": htu.as_str(),
             "iat": iat,
             "ath": URL_SAFE_NO_PAD.encode(digest(&SHA256, access_token.as_bytes())),
         });
+        if let Some(nonce) = nonce {
+            claims["nonce"] = nonce.into();
+        }
         let input = format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(header.to_string()),
@@ -207,13 +217,19 @@ mod tests {
     fn a_proof_names_the_request_without_its_query() {
         let key = DpopKey::generate().unwrap();
         let proof = key
-            .proof("GET", "http://127.0.0.1:6060/api/private?x=1#f", "t.o.k")
+            .proof(
+                "GET",
+                "http://127.0.0.1:6060/api/private?x=1#f",
+                "t.o.k",
+                Some("n"),
+            )
             .unwrap();
         let claims = proof.split('.').nth(1).unwrap();
         let claims: serde_json::Value =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
         assert_eq!(claims["htu"], "http://127.0.0.1:6060/api/private");
         assert_eq!(claims["htm"], "GET");
-        assert!(key.proof("GET", "/api/private", "t").is_err());
+        assert_eq!(claims["nonce"], "n");
+        assert!(key.proof("GET", "/api/private", "t", None).is_err());
     }
 }

@@ -772,3 +772,77 @@ async fn a_full_replay_cache_answers_503_rather_than_forget_a_proof() {
     assert!(statuses.contains(&503), "{statuses:?}");
     assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "{statuses:?}");
 }
+
+#[actix_web::test]
+async fn with_a_nonce_secret_proofs_must_carry_a_nonce_the_api_issued() {
+    let secret = "one secret shared by every instance, 32+ bytes";
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_NONCE_SECRET", secret)]).await;
+    let key = ClientKey::es256();
+    let token = bound_token(&app, "auth0|nonce", &key, json!({}));
+    let target = url(&app, "/api/private");
+    let with_nonce = |nonce: &str| {
+        key.sign_proof(
+            &key.header(),
+            &with(claims("GET", &target, &token), json!({"nonce": nonce})).to_string(),
+        )
+    };
+
+    // The first request has no nonce: refused with one to use.
+    let reply = dpop(&app, "/api/private", &token, &key.proof("GET", &target, &token)).await;
+    assert_refused(&reply, 401, "use_dpop_nonce", "DPoP", "DPoP-Nonce");
+    let nonce = reply.header("dpop-nonce").to_owned();
+    assert_eq!(nonce.len(), 32, "{reply:?}");
+    // With it, admitted, and the answer carries the nonce for the next proofs.
+    let reply = dpop(&app, "/api/private", &token, &with_nonce(&nonce)).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(!reply.header("dpop-nonce").is_empty(), "{reply:?}");
+    // A nonce is no ticket: it serves for more than one proof while it lasts.
+    assert_eq!(
+        dpop(&app, "/api/private", &token, &with_nonce(&nonce))
+            .await
+            .status,
+        200
+    );
+    // A made-up one, or one of another secret, is answered with a real one.
+    for forged in [b64([0u8; 24]), "not-a-nonce".into()] {
+        let reply = dpop(&app, "/api/private", &token, &with_nonce(&forged)).await;
+        assert_refused(&reply, 401, "use_dpop_nonce", "DPoP", "nonce");
+        assert_ne!(reply.header("dpop-nonce"), "");
+    }
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let stranger = spawn_app_with(
+        Backend::Sqlite,
+        issuer,
+        &[("DPOP_NONCE_SECRET", "another secret, also of 32 bytes or more")],
+    )
+    .await;
+    let their_token = bound_token(&stranger, "auth0|nonce", &key, json!({}));
+    let their_target = url(&stranger, "/api/private");
+    let proof = key.proof("GET", &their_target, &their_token);
+    let theirs = dpop(&stranger, "/api/private", &their_token, &proof).await;
+    assert_eq!(theirs.json["error"], "use_dpop_nonce");
+    let reply = dpop(
+        &app,
+        "/api/private",
+        &token,
+        &with_nonce(theirs.header("dpop-nonce")),
+    )
+    .await;
+    assert_refused(&reply, 401, "use_dpop_nonce", "DPoP", "nonce");
+    // Another instance with the same secret accepts this one's nonce.
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let twin = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_NONCE_SECRET", secret)]).await;
+    let token = bound_token(&twin, "auth0|nonce", &key, json!({}));
+    let target = url(&twin, "/api/private");
+    let proof = key.sign_proof(
+        &key.header(),
+        &with(claims("GET", &target, &token), json!({"nonce": nonce})).to_string(),
+    );
+    assert_eq!(dpop(&twin, "/api/private", &token, &proof).await.status, 200);
+    // Bearer requests are none of its business.
+    let bearer = app.token("auth0|nonce-bearer", json!({}));
+    let reply = app.get_as("/api/private", &bearer).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("dpop-nonce"), "");
+}

@@ -148,6 +148,23 @@ async fn cors_allows_only_the_client_origin() {
     assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
     assert!(allowed_headers.contains("dpop"), "{allowed_headers}");
 
+    // A browser DPoP client reads the challenges and the next nonce.
+    let simple_allowed = app
+        .client
+        .get(format!("{}/api/public", app.address))
+        .header("Origin", "http://localhost:4040")
+        .send()
+        .await
+        .unwrap();
+    let exposed = simple_allowed.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("dpop-nonce"),
+        "{exposed}"
+    );
+
     let refused = crate::helpers::read(preflight("https://evil.example").await.unwrap()).await;
     assert!(refused.status >= 400, "{refused:?}");
     assert_eq!(refused.header("access-control-allow-origin"), "");
