@@ -13,6 +13,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 
+use crate::auth::dpop::{DPOP, DPOP_NONCE, DpopVerifier, NextNonce};
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, IssuerKeys};
 use crate::config::Settings;
@@ -97,6 +98,7 @@ impl Application {
             &settings.keys,
         )?);
         let validator = web::Data::new(TokenValidator::new(&settings.validation, &keys));
+        let dpop = web::Data::new(DpopVerifier::new(&settings.dpop));
         let refreshed = keys.clone();
 
         let address = format!("{}:{}", settings.host, settings.port);
@@ -117,6 +119,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(validator.clone())
+                .app_data(dpop.clone())
                 .app_data(users.clone())
                 .app_data(keys.clone())
                 .app_data(docs.clone())
@@ -132,10 +135,11 @@ impl Application {
                     Cors::default()
                         .allowed_origin(&origin)
                         .allowed_methods(["GET"])
-                        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-                        // So that a browser client can read the challenge, and
-                        // from it the protected resource metadata's address.
-                        .expose_headers([header::WWW_AUTHENTICATE])
+                        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, DPOP])
+                        // What a browser client reads of a refusal or a reply: the
+                        // challenge (and from it the protected resource metadata's
+                        // address), and a DPoP nonce.
+                        .expose_headers([header::WWW_AUTHENTICATE, DPOP_NONCE])
                         .max_age(86_400),
                 )
                 .wrap(from_fn(no_store_when_authenticated))
@@ -226,16 +230,25 @@ fn metrics_server(address: &str) -> Result<(u16, Server), StartupError> {
 }
 
 /// Marks every response to an authenticated request private: it speaks for
-/// one caller, and no cache may keep it.
+/// one caller, and no cache may keep it. A DPoP request also gets the nonce
+/// for its client's next proofs, when the API issues nonces.
 async fn no_store_when_authenticated(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let mut response = next.call(req).await?;
-    if response.request().extensions().contains::<AuthenticatedUser>() {
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let private = {
+        let extensions = response.request().extensions();
+        extensions
+            .contains::<AuthenticatedUser>()
+            .then(|| extensions.get::<NextNonce>().map(|nonce| nonce.0.clone()))
+    };
+    if let Some(nonce) = private {
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(nonce) = nonce {
+            headers.insert(DPOP_NONCE, nonce);
+        }
     }
     Ok(response)
 }

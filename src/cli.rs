@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `dev`, `token`, `users`, `migrate`.
+//! The command line: `serve` (the default), `dev`, `token`, `proof`, `users`,
+//! `migrate`.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -6,10 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use actix_auth0_api::app::{self, Application};
-use actix_auth0_api::auth::PermissionsFrom;
+use actix_auth0_api::auth::{DpopMode, PermissionsFrom};
 use actix_auth0_api::config::{self, ConfigError, Settings, VARIABLES};
 use actix_auth0_api::db::{self, DbSettings};
-use actix_auth0_api::dev::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevMode, ExampleToken, TokenRequest};
+use actix_auth0_api::dev::{
+    DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevMode, DpopKey, ExampleToken, TokenRequest,
+};
 use actix_auth0_api::users;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
@@ -33,6 +36,8 @@ enum Command {
     Dev(DataDir),
     /// Print a token signed by the development key.
     Token(TokenArgs),
+    /// Print a DPoP proof for one request, signed by a DPoP key.
+    Proof(ProofArgs),
     /// List the users table.
     Users {
         /// One JSON object per line instead of a table.
@@ -78,8 +83,37 @@ struct TokenArgs {
     /// Print this many tokens, one per line, for subs `SUB-1` to `SUB-N` (for load tests).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     count: Option<u32>,
+    /// Bind the token to the DPoP key in FILE (EC P-256, PKCS#8 PEM; created,
+    /// mode 0600, if missing): it then works only with the DPoP scheme and a
+    /// proof from `proof --dpop-key FILE`.
+    #[arg(long, value_name = "FILE")]
+    dpop_key: Option<PathBuf>,
     #[command(flatten)]
     data_dir: DataDir,
+}
+
+/// The request a DPoP proof is for.
+#[derive(Debug, Args)]
+struct ProofArgs {
+    /// The DPoP key the token is bound to (see `token --dpop-key`).
+    #[arg(long, value_name = "FILE")]
+    dpop_key: PathBuf,
+    /// The request's full URL, e.g. http://127.0.0.1:6060/api/private.
+    #[arg(long)]
+    url: String,
+    /// The request's method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// The access token the proof goes with (its hash is the proof's `ath`).
+    #[arg(long, value_parser = non_empty)]
+    token: String,
+    /// The nonce of the API's last `DPoP-Nonce` header, when it issues
+    /// nonces (DPOP_NONCE_SECRET).
+    #[arg(long)]
+    nonce: Option<String>,
+    /// Print a ready curl command instead of the proof alone.
+    #[arg(long)]
+    curl: bool,
 }
 
 fn non_empty(value: &str) -> Result<String, String> {
@@ -116,6 +150,7 @@ impl Cli {
             Command::Serve => serve().await,
             Command::Dev(data_dir) => dev(&data_dir).await,
             Command::Token(args) => token(&args),
+            Command::Proof(args) => proof(&args),
             Command::Users { json } => users(json),
             Command::Migrate => migrate(),
         }
@@ -204,6 +239,15 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings, tokens: &[ExampleToken]
             token.label, token.sub, token.token, token.path
         ));
     }
+    if settings.dpop.mode != DpopMode::Disabled {
+        let url = format!("{api}/api/private");
+        banner.push_str(&format!(
+            "\n# DPoP (README, \"DPoP\"): a token bound to a key, and a proof for each request\n\
+             TOKEN=$(cargo run -q -- token --sub \"dev|dpop\" --dpop-key dpop-key.pem)\n\
+             PROOF=$(cargo run -q -- proof --dpop-key dpop-key.pem --token \"$TOKEN\" --url {url})\n\
+             curl -H \"Authorization: DPoP $TOKEN\" -H \"DPoP: $PROOF\" {url}\n"
+        ));
+    }
     print_lines([banner])
 }
 
@@ -231,7 +275,15 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
         client_credentials: args.scope.is_some() && !args.user,
         ttl: args.ttl,
         audience: args.aud.clone(),
+        dpop_jkt: None,
     };
+    if let Some(path) = &args.dpop_key {
+        let (key, created) = DpopKey::open_or_create(path)?;
+        if created {
+            eprintln!("created the DPoP key {}", path.display());
+        }
+        request.dpop_jkt = Some(key.thumbprint());
+    }
     let Some(count) = args.count else {
         return print_lines([issuer.mint(&request)?]);
     };
@@ -242,6 +294,30 @@ fn token(args: &TokenArgs) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     print_lines(tokens)
+}
+
+fn proof(args: &ProofArgs) -> anyhow::Result<()> {
+    let pem = std::fs::read_to_string(&args.dpop_key)
+        .with_context(|| format!("cannot read {}", args.dpop_key.display()))?;
+    let key = DpopKey::from_pem(&pem).map_err(|why| {
+        anyhow::anyhow!(
+            "{} is not an EC P-256 private key in PKCS#8 PEM ({why})",
+            args.dpop_key.display()
+        )
+    })?;
+    let proof = key.proof(&args.method, &args.url, &args.token, args.nonce.as_deref())?;
+    if !args.curl {
+        return print_lines([proof]);
+    }
+    let method = if args.method == "GET" {
+        String::new()
+    } else {
+        format!("-X {} ", args.method)
+    };
+    print_lines([format!(
+        "curl {method}-H \"Authorization: DPoP {}\" -H \"DPoP: {proof}\" \"{}\"",
+        args.token, args.url
+    )])
 }
 
 /// `text` with each control character (C0, DEL, C1) as a `\uXXXX` escape.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::auth::keys::is_loopback;
-use crate::auth::{KeyStoreSettings, PermissionsFrom, ValidationSettings};
+use crate::auth::{DpopSettings, KeyStoreSettings, NonceSecret, PermissionsFrom, ValidationSettings};
 use crate::db::DbSettings;
 
 /// Everything the server needs to start, already validated.
@@ -22,6 +22,8 @@ pub struct Settings {
     pub jwks_url: Option<Url>,
     /// Timing of the signing-key cache.
     pub keys: KeyStoreSettings,
+    /// Which schemes are accepted, and how DPoP proofs are checked.
+    pub dpop: DpopSettings,
     /// The users database.
     pub database: DbSettings,
     /// Address to bind.
@@ -72,13 +74,17 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DATABASE_POOL_SIZE", "PostgreSQL connections writing users rows", "4"),
     ("DATABASE_TIMEOUT_SECS", "how long a database operation may wait before a 503", "5"),
     ("TOKEN_CACHE_SIZE", "most verified tokens kept in memory (0: off)", "10000"),
+    ("DPOP_MODE", "which schemes are accepted: allowed (Bearer and DPoP), required (DPoP only) or disabled (Bearer only)", "allowed"),
+    ("DPOP_IAT_WINDOW_SECS", "how far a DPoP proof's iat may lie from now, either side (at most 300)", "60"),
+    ("DPOP_REPLAY_CACHE_SIZE", "most DPoP proofs remembered to refuse their replay (when full: 503)", "1000000"),
+    ("PUBLIC_BASE_URL", "the URL clients reach the API at (behind a proxy): DPoP proofs name it, links use it", "from each request's Host"),
+    ("DPOP_NONCE_SECRET", "with a secret (32+ bytes, the same on every instance), DPoP proofs must carry a nonce the API issued", "no nonces"),
     ("LAST_SEEN_INTERVAL_SECS", "a known user's last_seen_at is written at most this often", "300"),
     ("HOST", "address to bind", "127.0.0.1"),
     ("PORT", "port to bind", "6060"),
     ("WORKERS", "HTTP worker threads", "one per core"),
     ("CLIENT_ORIGIN_URL", "the browser origin CORS allows", "http://localhost:4040"),
     ("METRICS_ADDR", "address of the Prometheus metrics listener, e.g. 127.0.0.1:9464", "none"),
-    ("PUBLIC_BASE_URL", "the URL clients reach the API at (links in challenges and documents)", "http://{Host header}"),
     ("RUST_LOG", "log filter (debug: each refusal; info,access=debug: access log)", "info"),
     ("LOG_FORMAT", "text, or json for one JSON object per log line", "text"),
 ];
@@ -179,10 +185,12 @@ impl Settings {
                 raw.parse().map_err(|_| format!("expected a number of tokens, got {raw:?}"))
             })?,
         };
+        let public_base_url = vars.get("PUBLIC_BASE_URL", None, |raw| public_base_url(raw).map(Some))?;
         Ok(Self {
             validation,
             jwks_url,
             keys: key_store_settings(&vars)?,
+            dpop: dpop_settings(&vars, public_base_url.clone())?,
             database: database_settings(&vars)?,
             host: vars.get("HOST", "127.0.0.1".to_owned(), |raw| Ok(raw.to_owned()))?,
             port: vars.get("PORT", 6060, |raw| {
@@ -190,7 +198,8 @@ impl Settings {
                     .map_err(|_| format!("expected a port number 0-65535, got {raw:?}"))
             })?,
             client_origin_url: vars.get("CLIENT_ORIGIN_URL", "http://localhost:4040".to_owned(), origin)?,
-            public_base_url: vars.get("PUBLIC_BASE_URL", None, |raw| public_base_url(raw).map(Some))?,
+            // Route paths are appended to it: kept without its trailing slash.
+            public_base_url: public_base_url.map(|url| url.as_str().trim_end_matches('/').to_owned()),
             last_seen_interval: vars.get("LAST_SEEN_INTERVAL_SECS", Duration::from_secs(300), secs)?,
             workers: vars.get("WORKERS", None, |raw| {
                 number_in(raw, 1..=1024, "a number of threads").map(Some)
@@ -239,6 +248,49 @@ fn key_store_settings<F: Fn(&str) -> Option<String>>(
         ));
     }
     Ok(settings)
+}
+
+fn dpop_settings<F: Fn(&str) -> Option<String>>(
+    vars: &Variables<F>,
+    public_base_url: Option<Url>,
+) -> Result<DpopSettings, ConfigError> {
+    let defaults = DpopSettings::default();
+    Ok(DpopSettings {
+        mode: vars.get("DPOP_MODE", defaults.mode, str::parse)?,
+        iat_window: vars.get("DPOP_IAT_WINDOW_SECS", defaults.iat_window, |raw| {
+            number_in(raw, 1..=MAX_LEEWAY.as_secs(), "a number of seconds").map(Duration::from_secs)
+        })?,
+        replay_cache_size: vars.get("DPOP_REPLAY_CACHE_SIZE", defaults.replay_cache_size, |raw| {
+            number_in(raw, 1..=100_000_000, "a number of proofs")
+        })?,
+        public_base_url,
+        nonce_secret: vars.get("DPOP_NONCE_SECRET", None, |raw| {
+            if raw.len() < 32 {
+                Err("expected a secret of at least 32 bytes (e.g. `openssl rand -base64 32`)".into())
+            } else {
+                Ok(Some(NonceSecret(raw.to_owned())))
+            }
+        })?,
+    })
+}
+
+/// Where clients reach the API: an absolute http(s) URL, perhaps with a
+/// path prefix, without user name, password, query or fragment (a proof's
+/// `htu` has none of them).
+fn public_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|e| format!("expected an absolute URL, got {raw:?} ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("expected an http or https URL, got {raw:?}"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("expected a URL without user name or password".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() || raw.contains(['?', '#']) {
+        return Err(format!(
+            "expected a URL without query (?...) or fragment (#...), got {raw:?}"
+        ));
+    }
+    Ok(url)
 }
 
 /// `DATABASE_URL` (default `app.db`), `DATABASE_POOL_SIZE` and
@@ -358,28 +410,6 @@ fn origin(raw: &str) -> Result<String, String> {
         .filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none())
         .map(|u| u.origin().ascii_serialization())
         .ok_or_else(|| format!("expected an origin such as http://localhost:4040 (no path), got {raw:?}"))
-}
-
-/// `PUBLIC_BASE_URL`: the absolute http(s) URL clients use to reach this
-/// server, to which route paths are appended (a path prefix is kept, for a
-/// proxy that adds one). No user name, password, query or fragment: it is
-/// published in challenges and documents. Kept without its trailing slash.
-fn public_base_url(raw: &str) -> Result<String, String> {
-    let url = Url::parse(raw).map_err(|e| {
-        format!("expected an absolute http(s) URL such as https://api.example.com, got {raw:?} ({e})")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("expected an http or https URL, got {raw:?}"));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("expected a URL without user name or password".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() || raw.contains(['?', '#']) {
-        return Err(format!(
-            "expected a URL without query (?...) or fragment (#...), got {raw:?}"
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn number_in<T>(raw: &str, range: std::ops::RangeInclusive<T>, what: &str) -> Result<T, String>
@@ -536,11 +566,17 @@ mod tests {
             ("WORKERS", "0"),
             ("METRICS_ADDR", "9464"),
             ("METRICS_ADDR", "localhost"),
+            ("DPOP_MODE", "on"),
+            ("DPOP_MODE", "Required"),
+            ("DPOP_IAT_WINDOW_SECS", "0"),
+            ("DPOP_IAT_WINDOW_SECS", "301"),
+            ("DPOP_REPLAY_CACHE_SIZE", "0"),
             ("PUBLIC_BASE_URL", "api.example.com"),
             ("PUBLIC_BASE_URL", "ftp://api.example.com/"),
             ("PUBLIC_BASE_URL", "https://user:pass@api.example.com/"),
             ("PUBLIC_BASE_URL", "https://api.example.com/?a=b"),
             ("PUBLIC_BASE_URL", "https://api.example.com/#top"),
+            ("DPOP_NONCE_SECRET", "too short"),
         ];
         for (variable, value) in cases {
             let vars = [
@@ -569,6 +605,36 @@ mod tests {
         for name in read.into_inner() {
             assert!(VARIABLES.iter().any(|(listed, ..)| *listed == name), "{name}");
         }
+    }
+
+    #[test]
+    fn dpop_settings_default_to_allowed_and_read_a_base_url() {
+        let base = |vars: &[(&str, &str)]| {
+            let mut all = vec![("AUTH0_DOMAIN", "t.auth0.com"), ("AUTH0_AUDIENCE", "a")];
+            all.extend_from_slice(vars);
+            settings(&all).unwrap().dpop
+        };
+        let defaults = base(&[]);
+        assert_eq!(defaults, DpopSettings::default());
+        assert_eq!(defaults.mode, crate::auth::DpopMode::Allowed);
+        let set = base(&[
+            ("DPOP_MODE", "required"),
+            ("DPOP_IAT_WINDOW_SECS", "30"),
+            ("PUBLIC_BASE_URL", "https://api.example.com/v1/"),
+        ]);
+        assert_eq!(set.mode, crate::auth::DpopMode::Required);
+        assert_eq!(set.iat_window, Duration::from_secs(30));
+        assert_eq!(
+            set.public_base_url.map(String::from).as_deref(),
+            Some("https://api.example.com/v1/")
+        );
+        let secret = "s".repeat(32);
+        let with_nonces = base(&[("DPOP_NONCE_SECRET", &secret)]);
+        assert_eq!(with_nonces.nonce_secret, Some(NonceSecret(secret)));
+        assert!(
+            !format!("{with_nonces:?}").contains("sss"),
+            "the secret is never printed"
+        );
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub(crate) enum Outcome {
     invalid_request,
     /// A token that failed validation.
     invalid_token,
+    /// A DPoP proof that failed its checks.
+    invalid_dpop_proof,
+    /// A DPoP proof without the current server nonce.
+    use_dpop_nonce,
     /// A valid token without what the route needs.
     insufficient_scope,
     /// Keys or the users table unavailable (503), or a misconfigured route.
@@ -85,17 +89,19 @@ pub(crate) struct Metrics {
     db_wait: Histogram,
     /// The counters of the hot path, resolved once: an increment is then
     /// one atomic add, with no label lookup.
-    decisions: [Counter; 6],
+    decisions: [Counter; 8],
     cache_hits: Counter,
     cache_misses: Counter,
 }
 
 /// Every outcome, in the order of `Metrics::decisions`.
-const OUTCOMES: [Outcome; 6] = [
+const OUTCOMES: [Outcome; 8] = [
     Outcome::accepted,
     Outcome::unauthorized,
     Outcome::invalid_request,
     Outcome::invalid_token,
+    Outcome::invalid_dpop_proof,
+    Outcome::use_dpop_nonce,
     Outcome::insufficient_scope,
     Outcome::unavailable,
 ];

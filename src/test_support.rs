@@ -1,15 +1,19 @@
 //! Internals for the crate's own benchmarks, fuzz target and tests, behind
 //! the `test-support` feature: not part of the API.
 
+use actix_web::http::header::{HeaderMap, HeaderValue};
+
+use crate::auth::dpop::{DpopVerifier, Target, normalize_url};
+use crate::auth::guard::dpop_bound;
 use crate::auth::keys::jwks::parse_key_set;
 use crate::auth::keys::{IssuerKeys, Unreachable};
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthError, KeyStore, Principal};
 use crate::config::Settings;
-use actix_web::http::header::HeaderMap;
 
-/// A token validator whose keys are given, never fetched.
-pub struct Validator(TokenValidator);
+/// A token validator whose keys are given, never fetched, with the DPoP
+/// proof check of the same settings.
+pub struct Validator(TokenValidator, DpopVerifier);
 
 impl Validator {
     /// Validates as `settings` say, against the keys of the JWKS document `jwks`.
@@ -17,10 +21,10 @@ impl Validator {
         let store = KeyStore::new(Box::new(Unreachable), settings.keys.clone());
         store.load(parse_key_set(jwks.to_string().as_bytes()).expect("a JWKS document"));
         let issuer = &settings.validation.issuers[0];
-        Self(TokenValidator::new(
-            &settings.validation,
-            &IssuerKeys::single(issuer, store),
-        ))
+        Self(
+            TokenValidator::new(&settings.validation, &IssuerKeys::single(issuer, store)),
+            DpopVerifier::new(&settings.dpop),
+        )
     }
 
     /// Full validation, bypassing the token cache (what a new token costs).
@@ -31,6 +35,25 @@ impl Validator {
     /// Validation as a request gets it, through the token cache.
     pub async fn validate(&self, token: &str) -> Result<Principal, AuthError> {
         Ok(self.0.validate(token).await?.principal.clone())
+    }
+
+    /// A DPoP request as the guard checks it: the token (through the token
+    /// cache), then `proof` for a `method` request to `url`, bound to it.
+    pub async fn validate_dpop(
+        &self,
+        token: &str,
+        proof: &str,
+        method: &str,
+        url: &str,
+    ) -> Result<Principal, AuthError> {
+        let proof = HeaderValue::from_str(proof)
+            .map_err(|_| AuthError::InvalidDpopProof("DPoP proof is not a header value".into()))?;
+        let url = normalize_url(url).ok_or(AuthError::InvalidRequest("malformed request URL"))?;
+        let target = Target { method, url };
+        Ok(dpop_bound(&self.0, &self.1, token, &proof, &target)
+            .await?
+            .principal
+            .clone())
     }
 
     /// The settings a validator for `issuer` and `audience` would use.

@@ -4,6 +4,11 @@
 //! verified-token cache). Nothing may panic, whatever the bytes, and the two
 //! paths must agree.
 //!
+//! An input with a newline is an `Authorization` value, the newline, then a
+//! `DPoP` proof for `GET` [`SEED_URL`]: the proof is checked as the guard
+//! checks it. A proof accepted once must be refused the second time, and
+//! never accepted with a token that fails validation.
+//!
 //! `RUSTC_BOOTSTRAP=1 cargo fuzz run header_to_claims -- -max_total_time=60`
 
 #![no_main]
@@ -19,6 +24,10 @@ use libfuzzer_sys::fuzz_target;
 /// The issuer the seed tokens in `corpus/header_to_claims/` were minted for
 /// (`token --data-dir fuzz/dev-issuer` with the default HOST and PORT).
 const SEED_ISSUER: &str = "http://127.0.0.1:6060/";
+
+/// The request the seed proofs were made for
+/// (`proof --url http://127.0.0.1:6060/api/private`).
+const SEED_URL: &str = "http://127.0.0.1:6060/api/private";
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -40,7 +49,11 @@ fn harness() -> &'static Harness {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(value) = HeaderValue::from_bytes(data) else { return };
+    let (authorization, proof) = match data.iter().position(|byte| *byte == b'\n') {
+        Some(newline) => (&data[..newline], Some(&data[newline + 1..])),
+        None => (data, None),
+    };
+    let Ok(value) = HeaderValue::from_bytes(authorization) else { return };
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, value);
     let Ok(token) = bearer_token(&headers) else { return };
@@ -54,5 +67,14 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(cached, verified);
             let _ = cached.has_permission("read:messages");
         }
+    }
+    let Some(Ok(proof)) = proof.map(std::str::from_utf8) else { return };
+    let dpop = || {
+        let check = harness.validator.validate_dpop(&token, proof, "GET", SEED_URL);
+        harness.runtime.block_on(check)
+    };
+    if dpop().is_ok() {
+        assert!(verified.is_ok(), "a DPoP request was accepted with an invalid token");
+        assert!(dpop().is_err(), "a DPoP proof was accepted twice");
     }
 });

@@ -1,8 +1,10 @@
-//! Reading the bearer token from the `Authorization` header (RFC 6750 §2.1).
+//! Reading the access token from the `Authorization` header (RFC 6750
+//! §2.1, RFC 9449 §7.1).
 //!
 //! Only the header is consulted: never a query string, a form field or a
 //! cookie. The scheme is case-insensitive, as RFC 7235 says, and a header
-//! that is not exactly `Bearer <b64token>` is refused with a reason.
+//! that is not exactly `Bearer <b64token>` or `DPoP <b64token>` is refused
+//! with a reason. Which schemes the API accepts is the guard's decision.
 
 use std::future::{Ready, ready};
 use std::ops::Range;
@@ -12,15 +14,16 @@ use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{FromRequest, HttpRequest};
 
 use crate::auth::error::AuthError;
-use crate::auth::token::MAX_TOKEN_BYTES;
+use crate::auth::token::{MAX_TOKEN_BYTES, Scheme};
 
-/// The bearer token of a request, as the extractor that actix-web-httpauth's
-/// middleware runs before the validator. Holds the header value (a
-/// reference-counted buffer), so extracting it copies nothing.
+/// The access token of a request and the scheme it came with. Holds the
+/// header value (a reference-counted buffer), so extracting it copies
+/// nothing.
 #[derive(Debug, Clone)]
 pub struct BearerToken {
     value: HeaderValue,
     token: Range<usize>,
+    scheme: Scheme,
 }
 
 impl BearerToken {
@@ -28,6 +31,11 @@ impl BearerToken {
     pub fn token(&self) -> &str {
         // Checked to be UTF-8 when extracted.
         std::str::from_utf8(&self.value.as_bytes()[self.token.clone()]).unwrap_or_default()
+    }
+
+    /// `Bearer` or `DPoP`.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
     }
 }
 
@@ -40,7 +48,41 @@ impl FromRequest for BearerToken {
     }
 }
 
-/// The token carried by the request's single `Authorization: Bearer` header.
+/// What the `Authorization` header holds: the token, or why there is none.
+/// The extractor that actix-web-httpauth's middleware runs for
+/// [`require`](crate::auth::require): it never fails by itself, so that the
+/// guard words every refusal, with the challenges of the schemes the API
+/// accepts.
+#[derive(Debug, Clone)]
+pub struct Credentials(pub Result<BearerToken, AuthError>);
+
+impl FromRequest for Credentials {
+    type Error = std::convert::Infallible;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(Ok(Self(bearer_token(req.headers()))))
+    }
+}
+
+/// The scheme of the request's (first) `Authorization` header, if it is
+/// one the API knows: the challenge of that scheme carries a refusal's
+/// error. Read only on refusal.
+pub(crate) fn scheme_of(headers: &HeaderMap) -> Option<Scheme> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let start = value.iter().position(|b| *b != b' ')?;
+    let scheme = value[start..].split(|b| *b == b' ').next()?;
+    if scheme.eq_ignore_ascii_case(b"bearer") {
+        Some(Scheme::Bearer)
+    } else if scheme.eq_ignore_ascii_case(b"dpop") {
+        Some(Scheme::Dpop)
+    } else {
+        None
+    }
+}
+
+/// The token carried by the request's single `Authorization` header, with
+/// its scheme (`Bearer` or `DPoP`).
 ///
 /// This runs on every protected request, so it only splits the header's
 /// bytes; the token's own syntax ([`check_b64token`]) is checked by the
@@ -68,27 +110,33 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError
             AuthError::InvalidRequest(why)
         }
     };
-    if !bytes[scheme].eq_ignore_ascii_case(b"bearer") {
-        return Err(refuse("expected the Bearer authentication scheme"));
-    }
+    let scheme = if bytes[scheme.clone()].eq_ignore_ascii_case(b"bearer") {
+        Scheme::Bearer
+    } else if bytes[scheme].eq_ignore_ascii_case(b"dpop") {
+        Scheme::Dpop
+    } else {
+        return Err(refuse("expected the Bearer or DPoP authentication scheme"));
+    };
     let token = token.0..token.1;
     if token.is_empty() {
-        return Err(refuse("empty bearer token"));
+        return Err(refuse("empty access token"));
     }
-    std::str::from_utf8(&bytes[token.clone()]).map_err(|_| refuse("malformed bearer token"))?;
+    std::str::from_utf8(&bytes[token.clone()]).map_err(|_| refuse("malformed access token"))?;
     Ok(BearerToken {
         value: value.clone(),
         token,
+        scheme,
     })
 }
 
-/// Refuses a token that is not RFC 6750's `b64token` (a malformed request,
-/// not an invalid token: no JWT can contain those bytes).
+/// Refuses a token that is not RFC 6750's `b64token` (RFC 9449's `token68`
+/// is the same grammar): a malformed request, not an invalid token, as no
+/// JWT can contain those bytes.
 pub(crate) fn check_b64token(token: &str) -> Result<(), AuthError> {
     if is_b64token(token.as_bytes()) {
         Ok(())
     } else if token.is_ascii() {
-        Err(AuthError::InvalidRequest("malformed bearer token"))
+        Err(AuthError::InvalidRequest("malformed access token"))
     } else {
         Err(AuthError::InvalidRequest(
             "Authorization header is not visible ASCII",
@@ -130,12 +178,16 @@ fn is_b64token(token: &[u8]) -> bool {
 mod tests {
     use super::*;
 
-    fn parse(values: &[&str]) -> Result<String, AuthError> {
+    fn headers(values: &[&str]) -> HeaderMap {
         let mut headers = HeaderMap::new();
         for value in values {
             headers.append(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
         }
-        let bearer = bearer_token(&headers)?;
+        headers
+    }
+
+    fn parse(values: &[&str]) -> Result<String, AuthError> {
+        let bearer = bearer_token(&headers(values))?;
         check_b64token(bearer.token())?;
         Ok(bearer.token().to_owned())
     }
@@ -144,7 +196,20 @@ mod tests {
     fn accepts_any_case_of_the_scheme() {
         for value in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER  abc.def.ghi "] {
             assert_eq!(parse(&[value]).unwrap(), "abc.def.ghi", "{value}");
+            assert_eq!(bearer_token(&headers(&[value])).unwrap().scheme(), Scheme::Bearer);
         }
+        for value in ["DPoP abc.def.ghi", "dpop abc.def.ghi", " DPOP abc.def.ghi"] {
+            assert_eq!(parse(&[value]).unwrap(), "abc.def.ghi", "{value}");
+            assert_eq!(bearer_token(&headers(&[value])).unwrap().scheme(), Scheme::Dpop);
+        }
+    }
+
+    #[test]
+    fn the_scheme_of_a_refused_header_is_still_known() {
+        assert_eq!(scheme_of(&headers(&["DPoP"])), Some(Scheme::Dpop));
+        assert_eq!(scheme_of(&headers(&["  bearer a b"])), Some(Scheme::Bearer));
+        assert_eq!(scheme_of(&headers(&["Basic x"])), None);
+        assert_eq!(scheme_of(&headers(&[])), None);
     }
 
     #[test]
@@ -153,6 +218,8 @@ mod tests {
         for value in [
             "Basic dXNlcjpwYXNz",
             "Bearer",
+            "DPoP",
+            "DPoPtoken",
             "Bearer ",
             "Bearertoken",
             "Bearer a b",

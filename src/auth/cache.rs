@@ -28,6 +28,10 @@ pub struct VerifiedToken {
     pub principal: Principal,
     /// The store of the issuer whose key signed it.
     pub(crate) keys: Arc<KeyStore>,
+    /// The RFC 7638 thumbprint of the key a DPoP-bound token is bound to
+    /// (its `cnf.jkt`): such a token is accepted only with a proof signed
+    /// by that key, on every request.
+    pub(crate) jkt: Option<String>,
     /// The `kid` of the key that signed it.
     pub(crate) kid: String,
     /// That key, as it was published then.
@@ -41,6 +45,12 @@ pub struct VerifiedToken {
 }
 
 impl VerifiedToken {
+    /// The thumbprint of the key the token is bound to (`cnf.jkt`), for a
+    /// DPoP-bound token; `None` for a bearer token.
+    pub fn bound_key(&self) -> Option<&str> {
+        self.jkt.as_deref()
+    }
+
     /// True until `valid_until`.
     fn is_unexpired(&self) -> bool {
         unix_now() < self.valid_until
@@ -128,6 +138,7 @@ mod tests {
                 Box::new(crate::auth::keys::Unreachable),
                 Default::default(),
             )),
+            jkt: None,
             kid: "k".into(),
             key: crate::auth::keys::jwks::tests::some_key(),
             valid_until,

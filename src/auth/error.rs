@@ -1,10 +1,13 @@
-//! Why a request was refused, and how that refusal looks on the wire
-//! (RFC 6750 challenge plus a JSON body).
+//! Why a request was refused, and how that refusal looks on the wire: a
+//! `WWW-Authenticate` challenge for each scheme the API accepts (RFC 6750
+//! `Bearer`, RFC 9449 `DPoP`), the error in the challenge of the scheme the
+//! client used, plus a JSON body.
 //!
 //! One deliberate departure: RFC 6750 section 3.1 suggests 400 for
-//! `invalid_request`. A malformed `Authorization` header is answered 401
-//! here, with the challenge, because what the client must do is the same as
-//! for a bad token: present valid credentials.
+//! `invalid_request` (and Auth0's Node SDK answers a bad DPoP proof 400). A
+//! malformed `Authorization` header or proof is answered 401 here, with the
+//! challenges, because what the client must do is the same as for a bad
+//! token: present valid credentials.
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::auth::token::Scheme;
 use crate::metrics::{METRICS, Outcome};
 use crate::telemetry::RequestId;
 
@@ -28,9 +32,18 @@ pub enum AuthError {
     /// An `Authorization` header that carries no usable bearer token.
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
-    /// A bearer token that failed validation.
+    /// An access token that failed validation, or one presented with the
+    /// wrong scheme for its binding.
     #[error("invalid token: {0}")]
     InvalidToken(String),
+    /// A DPoP proof that is missing, malformed, or does not prove what it
+    /// must (RFC 9449 section 4.3).
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(String),
+    /// A DPoP proof without a nonce this API issued, when it issues them
+    /// (RFC 9449 section 9); holds the nonce to use.
+    #[error("DPoP proof without a current server nonce")]
+    UseDpopNonce(String),
     /// A valid token without the permissions (or claims) the route needs.
     #[error("insufficient scope: {}", insufficient(required, conditions, &None))]
     InsufficientScope {
@@ -51,6 +64,10 @@ pub enum AuthError {
     /// The users table could not be reached.
     #[error("database unavailable")]
     DatabaseUnavailable,
+    /// So many DPoP proofs are within their window that another cannot be
+    /// remembered: accepting it unremembered would let its replay through.
+    #[error("too many DPoP proofs to remember")]
+    TooManyProofs,
     /// A guarded route in an app that registered no token validator or
     /// users store: a programming error, answered 500 and logged.
     #[error("authentication is not configured: {0}")]
@@ -94,9 +111,12 @@ impl AuthError {
             AuthError::MissingCredentials => Outcome::unauthorized,
             AuthError::InvalidRequest(_) => Outcome::invalid_request,
             AuthError::InvalidToken(_) => Outcome::invalid_token,
+            AuthError::InvalidDpopProof(_) => Outcome::invalid_dpop_proof,
+            AuthError::UseDpopNonce(_) => Outcome::use_dpop_nonce,
             AuthError::InsufficientScope { .. } => Outcome::insufficient_scope,
             AuthError::KeysUnavailable { .. }
             | AuthError::DatabaseUnavailable
+            | AuthError::TooManyProofs
             | AuthError::Misconfigured(_) => Outcome::unavailable,
         }
     }
@@ -107,9 +127,12 @@ impl AuthError {
             AuthError::MissingCredentials => None,
             AuthError::InvalidRequest(_) => Some("invalid_request"),
             AuthError::InvalidToken(_) => Some("invalid_token"),
+            AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
+            AuthError::UseDpopNonce(_) => Some("use_dpop_nonce"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
             AuthError::KeysUnavailable { .. }
             | AuthError::DatabaseUnavailable
+            | AuthError::TooManyProofs
             | AuthError::Misconfigured(_) => None,
         }
     }
@@ -118,7 +141,10 @@ impl AuthError {
         match self {
             AuthError::MissingCredentials => "the request has no Authorization header".into(),
             AuthError::InvalidRequest(why) => (*why).into(),
-            AuthError::InvalidToken(why) => why.clone(),
+            AuthError::InvalidToken(why) | AuthError::InvalidDpopProof(why) => why.clone(),
+            AuthError::UseDpopNonce(_) => {
+                "the DPoP proof must carry the nonce of the DPoP-Nonce header (nonce claim)".into()
+            }
             AuthError::InsufficientScope {
                 required,
                 conditions,
@@ -126,6 +152,7 @@ impl AuthError {
             } => insufficient(required, conditions, advice),
             AuthError::KeysUnavailable { .. } => "signing keys cannot be fetched; try again shortly".into(),
             AuthError::DatabaseUnavailable => "the user store is unavailable; try again shortly".into(),
+            AuthError::TooManyProofs => "too many DPoP proofs to check right now; try again shortly".into(),
             AuthError::Misconfigured(_) => "authentication is not configured for this route".into(),
         }
     }
@@ -133,19 +160,26 @@ impl AuthError {
     fn message(&self) -> &'static str {
         match self {
             AuthError::MissingCredentials => "Requires authentication",
-            AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) => "Bad credentials",
+            AuthError::InvalidRequest(_)
+            | AuthError::InvalidToken(_)
+            | AuthError::InvalidDpopProof(_)
+            | AuthError::UseDpopNonce(_) => "Bad credentials",
             AuthError::InsufficientScope { .. } => "Permission denied",
-            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => "Service unavailable",
+            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
+                "Service unavailable"
+            }
             AuthError::Misconfigured(_) => "Internal Server Error",
         }
     }
 
-    /// The `WWW-Authenticate` value: auth-params separated by commas (RFC 7235).
-    fn challenge(&self) -> String {
-        let mut challenge = format!("Bearer realm=\"{REALM}\"");
+    /// The `WWW-Authenticate` value: one challenge per scheme `challenges`
+    /// offers, auth-params separated by commas (RFC 7235), the error in the
+    /// challenge of the scheme the client used.
+    fn challenge(&self, challenges: &Challenges) -> String {
+        let mut error = String::new();
         if let Some(code) = self.code() {
-            challenge.push_str(&format!(", error=\"{code}\""));
-            challenge.push_str(&format!(
+            error.push_str(&format!(", error=\"{code}\""));
+            error.push_str(&format!(
                 ", error_description=\"{}\"",
                 quotable(&self.description())
             ));
@@ -153,9 +187,127 @@ impl AuthError {
         if let AuthError::InsufficientScope { required, .. } = self
             && !required.is_empty()
         {
-            challenge.push_str(&format!(", scope=\"{}\"", quotable(required)));
+            error.push_str(&format!(", scope=\"{}\"", quotable(required)));
+        }
+        let carrier = challenges.carrier();
+        let mut challenge = String::new();
+        if challenges.bearer {
+            challenge.push_str(&format!("Bearer realm=\"{REALM}\""));
+            if carrier == Scheme::Bearer {
+                challenge.push_str(&error);
+            }
+        }
+        if let Some(algs) = challenges.dpop_algs {
+            if !challenge.is_empty() {
+                challenge.push_str(", ");
+            }
+            challenge.push_str(&format!("DPoP realm=\"{REALM}\""));
+            if carrier == Scheme::Dpop {
+                challenge.push_str(&error);
+            }
+            challenge.push_str(&format!(", algs=\"{algs}\""));
         }
         challenge
+    }
+
+    /// The response to this refusal, challenging as `challenges` says.
+    fn response(&self, challenges: &Challenges) -> HttpResponse {
+        let description = self.description();
+        let body = ErrorBody {
+            error: match self {
+                AuthError::MissingCredentials => "unauthorized",
+                AuthError::KeysUnavailable { .. }
+                | AuthError::DatabaseUnavailable
+                | AuthError::TooManyProofs => "temporarily_unavailable",
+                AuthError::Misconfigured(_) => "server_error",
+                other => other.code().unwrap_or_default(),
+            },
+            error_description: &description,
+            message: self.message(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self {
+            AuthError::KeysUnavailable { retry_after } => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
+            }
+            AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            AuthError::Misconfigured(_) => {}
+            AuthError::UseDpopNonce(nonce) => {
+                response.insert_header((header::WWW_AUTHENTICATE, self.challenge(challenges)));
+                response.insert_header(("DPoP-Nonce", nonce.as_str()));
+            }
+            _ => {
+                response.insert_header((header::WWW_AUTHENTICATE, self.challenge(challenges)));
+            }
+        }
+        response.json(body)
+    }
+}
+
+/// Which challenges a refusal carries: the schemes the API accepts
+/// (`DPOP_MODE`), and the scheme the client used, whose challenge carries
+/// the error (RFC 9449 section 7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Challenges {
+    /// A `Bearer` challenge.
+    bearer: bool,
+    /// A `DPoP` challenge, announcing these `algs`.
+    dpop_algs: Option<&'static str>,
+    /// The scheme of the request's `Authorization` header, if a known one.
+    used: Option<Scheme>,
+}
+
+impl Challenges {
+    /// A `Bearer` challenge only: an API that accepts bearer tokens alone.
+    pub(crate) const BEARER: Self = Self {
+        bearer: true,
+        dpop_algs: None,
+        used: None,
+    };
+
+    /// A `Bearer` challenge if `bearer`, a `DPoP` one announcing
+    /// `dpop_algs` if given; `used` is the scheme the client used.
+    pub(crate) fn new(bearer: bool, dpop_algs: Option<&'static str>, used: Option<Scheme>) -> Self {
+        Self {
+            bearer,
+            dpop_algs,
+            used,
+        }
+    }
+
+    /// The challenge that carries the error: the one of the scheme the
+    /// client used when the API offers it, else the first offered.
+    fn carrier(&self) -> Scheme {
+        match self.used {
+            Some(Scheme::Dpop) if self.dpop_algs.is_some() => Scheme::Dpop,
+            Some(Scheme::Bearer) if self.bearer => Scheme::Bearer,
+            _ if self.bearer => Scheme::Bearer,
+            _ => Scheme::Dpop,
+        }
+    }
+}
+
+/// A refusal as the guard answers it: why ([`AuthError`]) and which
+/// challenges to send ([`Challenges`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{error}")]
+pub struct Refusal {
+    /// Why the request was refused.
+    pub error: AuthError,
+    /// The challenges its response carries.
+    pub challenges: Challenges,
+}
+
+impl ResponseError for Refusal {
+    fn status_code(&self) -> StatusCode {
+        self.error.status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.error.response(&self.challenges)
     }
 }
 
@@ -172,11 +324,29 @@ fn insufficient(required: &str, conditions: &[String], advice: &Option<&'static 
         .join("; ")
 }
 
-/// `challenge` with RFC 9728's `resource_metadata` parameter added: where a
+/// `value` (one or more challenges, as [`AuthError`] writes them) with RFC
+/// 9728's `resource_metadata` parameter added to each challenge: where a
 /// client finds the protected resource metadata, and from it the
 /// authorization server to get a token from.
-pub(crate) fn with_resource_metadata(challenge: &str, url: &str) -> String {
-    format!("{challenge}, resource_metadata=\"{}\"", quotable(url))
+pub(crate) fn with_resource_metadata(value: &str, url: &str) -> String {
+    let parameter = format!(", resource_metadata=\"{}\"", quotable(url));
+    // Every challenge written here starts with its scheme and `realm`.
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(next) = [", Bearer realm=", ", DPoP realm="]
+        .iter()
+        .filter_map(|start| rest.find(start))
+        .min()
+    {
+        out.push_str(&rest[..next]);
+        out.push_str(&parameter);
+        rest = &rest[next..];
+        out.push_str(&rest[..2]);
+        rest = &rest[2..];
+    }
+    out.push_str(rest);
+    out.push_str(&parameter);
+    out
 }
 
 /// Keeps only the characters RFC 6750 allows inside a quoted attribute.
@@ -192,14 +362,18 @@ fn quotable(text: &str) -> String {
         .collect()
 }
 
+/// Answered on its own (outside the guard, which sends a [`Refusal`]), a
+/// refusal challenges for `Bearer` alone.
 impl ResponseError for AuthError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AuthError::MissingCredentials | AuthError::InvalidRequest(_) | AuthError::InvalidToken(_) => {
-                StatusCode::UNAUTHORIZED
-            }
+            AuthError::MissingCredentials
+            | AuthError::InvalidRequest(_)
+            | AuthError::InvalidToken(_)
+            | AuthError::InvalidDpopProof(_)
+            | AuthError::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
             AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
-            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => {
+            AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             AuthError::Misconfigured(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -207,34 +381,7 @@ impl ResponseError for AuthError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let description = self.description();
-        let body = ErrorBody {
-            error: match self {
-                AuthError::MissingCredentials => "unauthorized",
-                AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable => {
-                    "temporarily_unavailable"
-                }
-                AuthError::Misconfigured(_) => "server_error",
-                other => other.code().unwrap_or_default(),
-            },
-            error_description: &description,
-            message: self.message(),
-        };
-        let mut response = HttpResponse::build(self.status_code());
-        response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
-        match self {
-            AuthError::KeysUnavailable { retry_after } => {
-                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
-            }
-            AuthError::DatabaseUnavailable => {
-                response.insert_header((header::RETRY_AFTER, "1"));
-            }
-            AuthError::Misconfigured(_) => {}
-            _ => {
-                response.insert_header((header::WWW_AUTHENTICATE, self.challenge()));
-            }
-        }
-        response.json(body)
+        self.response(&Challenges::BEARER)
     }
 }
 
@@ -242,11 +389,16 @@ impl ResponseError for AuthError {
 mod tests {
     use super::*;
 
+    const BEARER: Challenges = Challenges::BEARER;
+
     #[test]
     fn challenges_follow_rfc_6750() {
-        assert_eq!(AuthError::MissingCredentials.challenge(), r#"Bearer realm="api""#);
         assert_eq!(
-            AuthError::InvalidToken("token expired".into()).challenge(),
+            AuthError::MissingCredentials.challenge(&BEARER),
+            r#"Bearer realm="api""#
+        );
+        assert_eq!(
+            AuthError::InvalidToken("token expired".into()).challenge(&BEARER),
             r#"Bearer realm="api", error="invalid_token", error_description="token expired""#
         );
         assert_eq!(
@@ -255,17 +407,60 @@ mod tests {
                 conditions: Vec::new(),
                 advice: None,
             }
-            .challenge(),
+            .challenge(&BEARER),
             r#"Bearer realm="api", error="insufficient_scope", error_description="requires permission: read:messages", scope="read:messages""#
+        );
+    }
+
+    #[test]
+    fn the_error_goes_in_the_challenge_of_the_scheme_used() {
+        let both = |used| Challenges::new(true, Some("ES256 RS256"), used);
+        assert_eq!(
+            AuthError::MissingCredentials.challenge(&both(None)),
+            r#"Bearer realm="api", DPoP realm="api", algs="ES256 RS256""#
+        );
+        let proof = AuthError::InvalidDpopProof("htm mismatch".into());
+        assert_eq!(
+            proof.challenge(&both(Some(Scheme::Dpop))),
+            r#"Bearer realm="api", DPoP realm="api", error="invalid_dpop_proof", error_description="htm mismatch", algs="ES256 RS256""#
+        );
+        let token = AuthError::InvalidToken("expired".into());
+        assert_eq!(
+            token.challenge(&both(Some(Scheme::Bearer))),
+            r#"Bearer realm="api", error="invalid_token", error_description="expired", DPoP realm="api", algs="ES256 RS256""#
+        );
+        // DPoP only: a Bearer request's error goes in the one challenge there is.
+        let dpop_only = Challenges::new(false, Some("ES256"), Some(Scheme::Bearer));
+        assert_eq!(
+            token.challenge(&dpop_only),
+            r#"DPoP realm="api", error="invalid_token", error_description="expired", algs="ES256""#
+        );
+        // Bearer only: so does a DPoP request's.
+        let bearer_only = Challenges::new(true, None, Some(Scheme::Dpop));
+        assert_eq!(
+            token.challenge(&bearer_only),
+            r#"Bearer realm="api", error="invalid_token", error_description="expired""#
         );
     }
 
     #[test]
     fn quoted_values_cannot_break_the_header() {
         assert_eq!(quotable("a\"b\\c\né"), "a?b?c??");
+    }
+
+    #[test]
+    fn resource_metadata_goes_in_every_challenge() {
+        assert_eq!(quotable("a\"b\\c\né"), "a?b?c??");
         assert_eq!(
             with_resource_metadata(r#"Bearer realm="api""#, "http://h/\"x"),
             r#"Bearer realm="api", resource_metadata="http://h/?x""#
+        );
+        assert_eq!(
+            with_resource_metadata(
+                r#"Bearer realm="api", error="invalid_token", DPoP realm="api", algs="ES256""#,
+                "https://api/m"
+            ),
+            r#"Bearer realm="api", error="invalid_token", resource_metadata="https://api/m", DPoP realm="api", algs="ES256", resource_metadata="https://api/m""#
         );
     }
 }

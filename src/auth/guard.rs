@@ -1,8 +1,11 @@
-//! Guarding routes. actix-web-httpauth's middleware runs our strict bearer
-//! extractor ([`BearerToken`]) and then a validator made for one permission
-//! class: it validates the token, applies the class, and asks the users
-//! store for the caller's row. Only then does the handler run, with the
-//! caller at hand as an [`AuthenticatedUser`].
+//! Guarding routes. actix-web-httpauth's middleware runs our strict
+//! `Authorization` extractor ([`Credentials`]) and then a validator made for
+//! one permission class: it admits the scheme (`Bearer` or `DPoP`, as
+//! `DPOP_MODE` allows), validates the token, checks a DPoP token's proof,
+//! applies the class, and asks the users store for the caller's row. Only
+//! then does the handler run, with the caller at hand as an
+//! [`AuthenticatedUser`]. Every refusal is answered here, with the
+//! challenges of the schemes the API accepts.
 //!
 //! ```
 //! use actix_auth0_api::auth::{HasPermission, IsAuthenticated, Permission, require};
@@ -25,15 +28,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::dev::{Payload, ServiceRequest};
+use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use actix_web_httpauth::middleware::HttpAuthentication;
 use futures_util::future::LocalBoxFuture;
 
-use crate::auth::bearer::{BearerToken, bearer_token};
+use crate::auth::bearer::{Credentials, bearer_token, scheme_of};
 use crate::auth::cache::VerifiedToken;
-use crate::auth::error::AuthError;
+use crate::auth::dpop::{self, DPOP, DpopMode, DpopVerifier, Target};
+use crate::auth::error::{AuthError, Challenges, Refusal};
 use crate::auth::permission::{IsAuthenticated, Permission};
-use crate::auth::token::Principal;
+use crate::auth::token::{Principal, Scheme};
 use crate::auth::validator::TokenValidator;
 use crate::metrics::{METRICS, Outcome};
 use crate::telemetry::RequestId;
@@ -54,16 +59,42 @@ impl AuthenticatedUser {
         &self.token.principal.sub
     }
 
+    /// Who the token speaks for and what it grants.
+    pub fn principal(&self) -> &Principal {
+        &self.token.principal
+    }
+
     /// The verified claim `name` as a `T` (namespaced custom claims such as
     /// `https://example.com/roles` included); `None` when absent or of
     /// another shape.
     pub fn claim<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<T> {
         self.token.principal.claim(name)
     }
+}
 
-    /// Who the token speaks for and what it grants.
-    pub fn principal(&self) -> &Principal {
-        &self.token.principal
+/// The caller when the request says who it is, for routes that serve
+/// everyone but answer a known caller differently. No `Authorization`
+/// header gives `None`; a valid token gives the user (recorded as on any
+/// guarded route); an invalid token is refused (401), never treated as
+/// anonymous.
+///
+/// Take this, not `Option<AuthenticatedUser>`: actix-web's extractor for
+/// `Option<T>` turns every refusal into `None`, so an invalid or expired
+/// token would pass as anonymous.
+#[derive(Debug, Clone)]
+pub struct MaybeAuthenticated(pub Option<AuthenticatedUser>);
+
+impl FromRequest for MaybeAuthenticated {
+    type Error = Refusal;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
+            let user = AuthenticatedUser::from_request(req, payload);
+            Box::pin(async move { user.await.map(|user| Self(Some(user))) })
+        } else {
+            Box::pin(std::future::ready(Ok(Self(None))))
+        }
     }
 }
 
@@ -77,17 +108,17 @@ const SCOPE_IGNORED: &str = "this user token has no permissions claim and its sc
 type Admission = Result<ServiceRequest, (actix_web::Error, ServiceRequest)>;
 
 /// The middleware that guards a route (or a resource, or a scope) with
-/// `permission`: a valid bearer token that satisfies it, whose user is
-/// recorded before the handler runs.
+/// `permission`: a valid token, presented as `DPOP_MODE` allows, that
+/// satisfies it, whose user is recorded before the handler runs.
 pub fn require<P: Permission + 'static>(
     permission: P,
-) -> HttpAuthentication<BearerToken, impl Fn(ServiceRequest, BearerToken) -> LocalBoxFuture<'static, Admission>>
+) -> HttpAuthentication<Credentials, impl Fn(ServiceRequest, Credentials) -> LocalBoxFuture<'static, Admission>>
 {
     let permission = Rc::new(permission);
-    HttpAuthentication::with_fn(move |req: ServiceRequest, bearer: BearerToken| {
+    HttpAuthentication::with_fn(move |req: ServiceRequest, credentials: Credentials| {
         let permission = Rc::clone(&permission);
         Box::pin(async move {
-            match authenticate(req.request(), bearer.token(), &*permission).await {
+            match authenticate(req.request(), credentials, &*permission).await {
                 Ok(user) => {
                     req.extensions_mut().insert(user);
                     Ok(req)
@@ -98,22 +129,41 @@ pub fn require<P: Permission + 'static>(
     })
 }
 
-/// Validates `token`, applies `permission`, then records the user: a
-/// refused request never reaches the users store. Refusals are logged at
-/// debug level, without the token.
+/// Admits the scheme, validates the token (and its proof), applies
+/// `permission`, then records the user: a refused request never reaches the
+/// users store. Refusals are logged at debug level, without the token.
 async fn authenticate(
     req: &HttpRequest,
-    token: &str,
+    credentials: Credentials,
     permission: &dyn Permission,
-) -> Result<AuthenticatedUser, AuthError> {
+) -> Result<AuthenticatedUser, Refusal> {
+    let dpop = req.app_data::<web::Data<DpopVerifier>>();
     let outcome: Result<AuthenticatedUser, AuthError> = async {
+        let credentials = credentials.0?;
         let validator = req
             .app_data::<web::Data<TokenValidator>>()
             .ok_or(AuthError::Misconfigured("no TokenValidator in the app data"))?;
         let users = req
             .app_data::<web::Data<UserStore>>()
             .ok_or(AuthError::Misconfigured("no UserStore in the app data"))?;
-        let token = validator.validate(token).await?;
+        let dpop = dpop.ok_or(AuthError::Misconfigured("no DpopVerifier in the app data"))?;
+        let token = match credentials.scheme() {
+            Scheme::Bearer => bearer(validator, dpop, req, credentials.token()).await?,
+            Scheme::Dpop => {
+                if dpop.mode() == DpopMode::Disabled {
+                    return Err(AuthError::InvalidRequest(
+                        "the DPoP scheme is not accepted: this API takes Bearer tokens only",
+                    ));
+                }
+                let proof = dpop::proof_header(req.headers())?;
+                let target = dpop.target(req)?;
+                let token = dpop_bound(validator, dpop, credentials.token(), proof, &target).await?;
+                if let Some(nonce) = dpop.next_nonce() {
+                    req.extensions_mut().insert(nonce);
+                }
+                token
+            }
+        };
         permission
             .check(&token.principal)
             .map_err(|denied| AuthError::InsufficientScope {
@@ -133,42 +183,76 @@ async fn authenticate(
     if outcome.is_ok() {
         METRICS.auth_decision(Outcome::accepted);
     }
-    if let Err(refusal) = &outcome {
-        refusal.log(req);
-    }
-    outcome
+    outcome.map_err(|error| {
+        error.log(req);
+        let mode = dpop.map_or(DpopMode::Disabled, |dpop| dpop.mode());
+        Refusal {
+            error,
+            challenges: Challenges::new(
+                mode != DpopMode::Required,
+                (mode != DpopMode::Disabled).then_some(dpop::ALGORITHMS),
+                scheme_of(req.headers()),
+            ),
+        }
+    })
 }
 
-/// The caller when the request says who it is, for routes that serve
-/// everyone but answer a known caller differently. No `Authorization`
-/// header gives `None`; a valid token gives the user (recorded as on any
-/// guarded route); an invalid token is refused (401), never treated as
-/// anonymous.
-///
-/// Take this, not `Option<AuthenticatedUser>`: actix-web's extractor for
-/// `Option<T>` turns every refusal into `None`, so an invalid or expired
-/// token would pass as anonymous.
-#[derive(Debug, Clone)]
-pub struct MaybeAuthenticated(pub Option<AuthenticatedUser>);
-
-impl FromRequest for MaybeAuthenticated {
-    type Error = AuthError;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        if req.headers().contains_key(actix_web::http::header::AUTHORIZATION) {
-            let user = AuthenticatedUser::from_request(req, payload);
-            Box::pin(async move { user.await.map(|user| Self(Some(user))) })
-        } else {
-            Box::pin(std::future::ready(Ok(Self(None))))
+/// A token presented with the `Bearer` scheme: accepted unless the API
+/// requires DPoP, the request also carries a proof (it meant DPoP), or the
+/// token is bound to a key, which would make a stolen bound token a bearer
+/// token again (RFC 9449 section 7.2).
+async fn bearer(
+    validator: &TokenValidator,
+    dpop: &DpopVerifier,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<Arc<VerifiedToken>, AuthError> {
+    match dpop.mode() {
+        DpopMode::Required => {
+            return Err(AuthError::InvalidRequest(
+                "this API accepts DPoP-bound tokens only, with the DPoP scheme",
+            ));
         }
+        DpopMode::Allowed if req.headers().contains_key(DPOP) => {
+            return Err(AuthError::InvalidRequest(
+                "a DPoP proof goes with the DPoP scheme, not Bearer",
+            ));
+        }
+        DpopMode::Allowed | DpopMode::Disabled => {}
     }
+    let token = validator.validate(token).await?;
+    if token.jkt.is_some() {
+        return Err(AuthError::InvalidToken(
+            "this token is bound to a key (cnf.jkt): present it with the DPoP scheme and a proof".into(),
+        ));
+    }
+    Ok(token)
+}
+
+/// A token presented with the `DPoP` scheme and `proof` for `target`. The
+/// token may come from the verified-token cache; the proof is checked on
+/// every request, whatever the cache holds.
+pub(crate) async fn dpop_bound(
+    validator: &TokenValidator,
+    dpop: &DpopVerifier,
+    token: &str,
+    proof: &HeaderValue,
+    target: &Target<'_>,
+) -> Result<Arc<VerifiedToken>, AuthError> {
+    let verified = validator.validate(token).await?;
+    let jkt = verified.jkt.as_deref().ok_or_else(|| {
+        AuthError::InvalidToken(
+            "this token is not bound to a key (no cnf.jkt): present it with the Bearer scheme".into(),
+        )
+    })?;
+    dpop.verify(proof, token, jkt, target)?;
+    Ok(verified)
 }
 
 /// In a route guarded by [`require`], the user it recorded; elsewhere the
 /// extractor authenticates by itself, as [`IsAuthenticated`] would.
 impl FromRequest for AuthenticatedUser {
-    type Error = AuthError;
+    type Error = Refusal;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
@@ -178,8 +262,8 @@ impl FromRequest for AuthenticatedUser {
             if let Some(user) = recorded {
                 return Ok(user);
             }
-            let bearer = bearer_token(req.headers()).inspect_err(|refusal| refusal.log(&req))?;
-            let user = authenticate(&req, bearer.token(), &IsAuthenticated).await?;
+            let credentials = Credentials(bearer_token(req.headers()));
+            let user = authenticate(&req, credentials, &IsAuthenticated).await?;
             // Marks the response private, as on a guarded route.
             req.extensions_mut().insert(user.clone());
             Ok(user)

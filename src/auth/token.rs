@@ -1,5 +1,6 @@
-//! What every part of authentication agrees on: the size limit of a token
-//! and who a verified token speaks for. A leaf: it imports nothing else of
+//! What every part of authentication agrees on: the size limit of a token,
+//! the schemes it can be presented with, and who a verified token speaks
+//! for. A leaf: it imports nothing else of
 //! the crate, so the modules that read, check and cache tokens all build on
 //! it without importing one another.
 
@@ -13,6 +14,16 @@ pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The claims of a verified token, by name.
 pub type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// How a request presents its access token (the `Authorization` scheme).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Bearer` (RFC 6750): whoever holds the token may use it.
+    Bearer,
+    /// `DPoP` (RFC 9449): the token is bound to a key, and a proof signed
+    /// by that key comes with every request.
+    Dpop,
+}
 
 /// Who a valid token speaks for, and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,10 +16,12 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Validation};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
+use std::collections::BTreeMap;
 
 use crate::auth::bearer::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
+use crate::auth::jose::{MAX_JSON_DEPTH, json_depth, present};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
 use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
 use crate::metrics::METRICS;
@@ -81,11 +83,6 @@ const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
 /// The longest `sub` accepted: it becomes a users row, and is printed.
 const MAX_SUB_BYTES: usize = 255;
 
-/// The deepest nesting of arrays and objects accepted in a header or a
-/// payload. Claims nest a few levels at most; unknown members are skipped
-/// without serde_json's recursion limit, so depth is checked here.
-const MAX_JSON_DEPTH: usize = 16;
-
 /// The JOSE header. Derived deserialization refuses a member given twice.
 #[derive(Deserialize)]
 struct JoseHeader {
@@ -118,11 +115,27 @@ struct Claims {
     nonce: bool,
     #[serde(default, deserialize_with = "present")]
     at_hash: bool,
+    /// What the token is bound to (RFC 7800); `null` is refused, not read
+    /// as unbound.
+    #[serde(default, deserialize_with = "some")]
+    cnf: Option<Confirmation>,
 }
 
-/// True for a member that is there, whatever its value (`null` included).
-fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
-    IgnoredAny::deserialize(deserializer).map(|_| true)
+/// A token's `cnf` claim. The one confirmation method this API can check
+/// is a DPoP key's RFC 7638 thumbprint (`jkt`, RFC 9449 section 6); a
+/// token bound by any other (a certificate's `x5t#S256`...) is bound to
+/// something the API cannot verify, so it is refused rather than accepted
+/// as a bearer token.
+#[derive(Deserialize)]
+struct Confirmation {
+    jkt: Option<String>,
+    #[serde(flatten)]
+    others: BTreeMap<String, IgnoredAny>,
+}
+
+/// A member that must not be `null` when present.
+fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// One trusted issuer: its name, its keys, and the checks of its tokens.
@@ -230,6 +243,18 @@ impl TokenValidator {
             // RFC 8725 section 3.11, RFC 9068: an ID token is not an access token.
             return Err(invalid("an ID token is not an access token"));
         }
+        let jkt = match claims.cnf {
+            None => None,
+            Some(Confirmation {
+                jkt: Some(jkt),
+                others,
+            }) if others.is_empty() && !jkt.is_empty() => Some(jkt),
+            Some(_) => {
+                return Err(invalid(
+                    "unsupported confirmation claim (cnf): only a DPoP key thumbprint (cnf.jkt) can be checked",
+                ));
+            }
+        };
         let now = unix_now();
         if claims
             .exp
@@ -249,6 +274,7 @@ impl TokenValidator {
         let principal = self.principal(sub, claims.scope, claims.permissions, claims.gty, payload);
         Ok(VerifiedToken {
             principal,
+            jkt,
             kid,
             key,
             valid_until: claims.exp.unwrap_or_default().saturating_add(self.leeway),
@@ -361,28 +387,6 @@ fn read_header(token: &str) -> Result<(JoseHeader, Vec<u8>), AuthError> {
     Ok((header, payload))
 }
 
-/// How deeply arrays and objects nest in `json` (brackets inside strings
-/// do not count).
-fn json_depth(json: &[u8]) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
-    for byte in json {
-        match (in_string, escaped, byte) {
-            (true, true, _) => escaped = false,
-            (true, false, b'\\') => escaped = true,
-            (true, false, b'"') => in_string = false,
-            (true, false, _) => {}
-            (false, _, b'"') => in_string = true,
-            (false, _, b'[' | b'{') => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            (false, _, b']' | b'}') => depth = depth.saturating_sub(1),
-            (false, _, _) => {}
-        }
-    }
-    deepest
-}
-
 /// What failed, in words a client developer can act on.
 fn describe(kind: &ErrorKind) -> &'static str {
     match kind {
@@ -404,18 +408,5 @@ fn describe(kind: &ErrorKind) -> &'static str {
         ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => "malformed claims",
         ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => "signing key unusable",
         _ => "malformed token",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_depth_counts_brackets_outside_strings() {
-        assert_eq!(json_depth(br#"{"a":1}"#), 1);
-        assert_eq!(json_depth(br#"{"a":[{"b":[]}]}"#), 4);
-        assert_eq!(json_depth(br#"{"a":"[[[[\"[[[","b":{}}"#), 2);
-        assert_eq!(json_depth(b"[[[[]]]]"), 4);
     }
 }

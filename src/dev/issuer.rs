@@ -83,6 +83,10 @@ pub struct TokenRequest {
     pub ttl: Duration,
     /// The `aud` claim.
     pub audience: String,
+    /// Bind the token to the DPoP key of this RFC 7638 thumbprint
+    /// (`cnf.jkt`): it is then accepted only with the DPoP scheme and a
+    /// proof signed by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A ready-made development token, as `dev` prints it and its docs page
@@ -188,6 +192,9 @@ impl DevIssuer {
         if request.client_credentials {
             claims["gty"] = "client-credentials".into();
         }
+        if let Some(jkt) = &request.dpop_jkt {
+            claims["cnf"] = json!({ "jkt": jkt });
+        }
         Ok(self.key.sign(&claims)?)
     }
 
@@ -225,6 +232,7 @@ impl DevIssuer {
                     client_credentials: false,
                     ttl: Duration::from_secs(24 * 3600),
                     audience: DEV_AUDIENCE.into(),
+                    dpop_jkt: None,
                 };
                 Ok(ExampleToken {
                     label,

@@ -1,11 +1,14 @@
 //! Development without a tenant: a local issuer ([`DevIssuer`]) that signs
 //! tokens with an RSA key kept on disk and publishes its JWKS, so the API can
-//! be tried, tested and benchmarked with no Auth0 tenant and no network.
+//! be tried, tested and benchmarked with no Auth0 tenant and no network,
+//! and a DPoP client key ([`DpopKey`]) to try DPoP-bound tokens with.
 //! `serve` never uses any of it.
 
+mod dpop;
 mod issuer;
 mod signing;
 
+pub use dpop::{DpopKey, DpopKeyError};
 pub use issuer::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevIssuerError, ExampleToken, TokenRequest};
 pub use signing::{SigningError, SigningKey, jwks};
 

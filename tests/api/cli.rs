@@ -53,7 +53,15 @@ fn missing_or_malformed_settings_stop_the_server_with_one_line() {
             &[
                 ("AUTH0_DOMAIN", "t.example.com"),
                 ("AUTH0_AUDIENCE", "a"),
-                ("PUBLIC_BASE_URL", "api.example.com"),
+                ("DPOP_MODE", "optional"),
+            ],
+            "DPOP_MODE",
+        ),
+        (
+            &[
+                ("AUTH0_DOMAIN", "t.example.com"),
+                ("AUTH0_AUDIENCE", "a"),
+                ("PUBLIC_BASE_URL", "https://api.example.com/?v=1"),
             ],
             "PUBLIC_BASE_URL",
         ),
@@ -99,6 +107,7 @@ fn bad_arguments_exit_2_with_one_line() {
         &["token", "--sub", ""],
         &["token", "--sub", "a", "--ttl", "forever"],
         &["users", "--format", "xml"],
+        &["proof", "--dpop-key", "k.pem", "--url", "http://127.0.0.1/"],
     ];
     for args in cases {
         let (code, stderr) = binary().args(args).code_and_stderr();
@@ -247,6 +256,81 @@ async fn dev_works_end_to_end_with_its_printed_and_minted_tokens() {
     let table = binary_in(dir.path()).args(&["users"]).stdout();
     assert!(table.starts_with("id  sub"), "{table}");
     assert!(table.lines().any(|l| l.starts_with("4   script|1")), "{table}");
+}
+
+#[actix_web::test]
+async fn dev_tokens_bound_to_a_dpop_key_work_with_its_proofs() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let _dev = start_dev(dir.path(), &port);
+    let url = format!("http://127.0.0.1:{port}/api/me");
+    let token = binary_in(dir.path())
+        .args(&["token", "--sub", "script|dpop", "--dpop-key", "dpop.pem"])
+        .stdout();
+    let token = token.trim();
+    let mode = std::fs::metadata(dir.path().join("dpop.pem"))
+        .unwrap()
+        .permissions();
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+    let proof = || {
+        binary_in(dir.path())
+            .args(&["proof", "--dpop-key", "dpop.pem", "--token", token, "--url", &url])
+            .stdout()
+    };
+    let client = reqwest::Client::new();
+    let send = async |authorization: String, proof: String| {
+        client
+            .get(&url)
+            .header("Authorization", authorization)
+            .header("DPoP", proof.trim())
+            .send()
+            .await
+            .unwrap()
+    };
+    let first = proof();
+    let reply = send(format!("DPoP {token}"), first.clone()).await;
+    assert_eq!(reply.status(), 200);
+    let me: serde_json::Value = serde_json::from_str(&reply.text().await.unwrap()).unwrap();
+    assert_eq!(me["sub"], "script|dpop");
+    assert_eq!(
+        send(format!("DPoP {token}"), first).await.status(),
+        401,
+        "a proof is single-use"
+    );
+    assert_eq!(send(format!("DPoP {token}"), proof()).await.status(), 200);
+    assert_eq!(status(&url, token).await, 401, "a bound token is no bearer token");
+
+    // `--curl` prints the whole request, ready to paste.
+    let line = binary_in(dir.path())
+        .args(&[
+            "proof",
+            "--dpop-key",
+            "dpop.pem",
+            "--token",
+            token,
+            "--url",
+            &url,
+            "--curl",
+        ])
+        .stdout();
+    let quoted: Vec<&str> = line.split('"').collect();
+    assert_eq!(quoted[0], "curl -H ", "{line}");
+    let authorization = quoted[1].strip_prefix("Authorization: ").unwrap();
+    let proof = quoted[3].strip_prefix("DPoP: ").unwrap();
+    assert_eq!(quoted[5], url, "{line}");
+    assert_eq!(
+        send(authorization.to_owned(), proof.to_owned()).await.status(),
+        200
+    );
+
+    // A file that holds no key is one line, exit 1.
+    std::fs::write(dir.path().join("junk.pem"), "junk").unwrap();
+    let (code, stderr) = binary_in(dir.path())
+        .args(&["proof", "--dpop-key", "junk.pem", "--token", token, "--url", &url])
+        .code_and_stderr();
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("junk.pem"), "{stderr}");
 }
 
 #[actix_web::test]

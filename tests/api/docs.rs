@@ -180,6 +180,9 @@ async fn a_client_finds_the_issuer_from_a_401_alone() {
             "bearer_methods_supported": ["header"],
             "scopes_supported": ["read:admin-messages", "read:messages"],
             "resource_documentation": format!("{}/docs", app.address),
+            "dpop_signing_alg_values_supported":
+                ["ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
+            "dpop_bound_access_tokens_required": false,
         })
     );
 }

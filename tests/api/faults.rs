@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::json;
 
+use crate::dpop::{ClientKey, claims as dpop_claims, with};
 use crate::helpers::{
     Backend, LogFile, ServeProcess, TestApp, TestDatabase, TestIssuer, eventually, now, read, shared_key,
     sign_with, spawn_app, spawn_app_with,
@@ -386,6 +387,30 @@ async fn tokens_never_appear_in_the_log() {
             statuses.push(response.status().as_u16());
         }
     }
+    // DPoP: a bound token with its proof, again (a replay), and with a stale one.
+    let key = ClientKey::es256();
+    let bound = sign_with(
+        &shared_key("main"),
+        claims.clone(),
+        json!({"cnf": {"jkt": key.thumbprint()}}),
+    );
+    let url = format!("{address}/api/private");
+    let proof = key.proof("GET", &url, &bound);
+    let stale = key.sign_proof(
+        &key.header(),
+        &with(dpop_claims("GET", &url, &bound), json!({"iat": now() - 600})).to_string(),
+    );
+    for proof in [&proof, &proof, &stale] {
+        let response = client
+            .get(&url)
+            .header("Authorization", format!("DPoP {bound}"))
+            .header("DPoP", proof)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let tokens: Vec<String> = tokens.into_iter().chain([bound, proof, stale]).collect();
     for token in &tokens[..2] {
         // Tokens where they must never be read from: the query and the Referer.
         let response = client
@@ -409,6 +434,10 @@ async fn tokens_never_appear_in_the_log() {
         "the log was captured:\n{log}"
     );
     assert!(
+        log.contains("refused GET /api/private: invalid DPoP proof: DPoP proof replayed"),
+        "DPoP refusals were captured:\n{log}"
+    );
+    assert!(
         log.contains(r#""GET /api/private" 401"#),
         "the access log was captured:\n{log}"
     );
@@ -416,7 +445,7 @@ async fn tokens_never_appear_in_the_log() {
         for (index, segment) in token.split('.').enumerate() {
             assert!(
                 !log.contains(segment),
-                "segment {index} of a token is in the log:\n{log}"
+                "segment {index} of a token or proof is in the log:\n{log}"
             );
         }
     }

@@ -303,6 +303,21 @@ impl Reply {
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or("")
     }
+
+    /// The `WWW-Authenticate` challenges without their `resource_metadata`
+    /// parameters (the metadata URL, which `docs.rs` checks, is the same
+    /// in every challenge).
+    pub fn challenges(&self) -> String {
+        let mut challenges = self.header("www-authenticate").to_owned();
+        while let Some(start) = challenges.find(", resource_metadata=\"") {
+            let value = start + ", resource_metadata=\"".len();
+            let end = challenges[value..]
+                .find('"')
+                .map_or(challenges.len(), |end| value + end + 1);
+            challenges.replace_range(start..end, "");
+        }
+        challenges
+    }
 }
 
 impl TestApp {

@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
+use crate::dpop::{ClientKey, bound_token, claims, with};
 use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, spawn_app};
 
 /// One hostile request.
@@ -26,6 +27,8 @@ struct Case {
     code: Option<&'static str>,
     /// The body's `error_description`, where the case is about one reason.
     description: Option<&'static str>,
+    /// Sent once before the request whose answer is checked (a replay).
+    send_first: bool,
 }
 
 fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Option<&'static str>) -> Case {
@@ -39,6 +42,7 @@ fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Opt
         status,
         code,
         description: None,
+        send_first: false,
     }
 }
 
@@ -791,6 +795,232 @@ fn second_review(app: &TestApp) -> Vec<Case> {
         .collect()
 }
 
+/// DPoP (RFC 9449): proofs that are missing, malformed, forged, for
+/// another request or another token, stale, replayed; tokens bound to
+/// another key, or presented with the wrong scheme for their binding.
+fn dpop_attacks(app: &TestApp) -> Vec<Case> {
+    let key = ClientKey::es256();
+    let other = ClientKey::es256();
+    let token = bound_token(app, "auth0|mallory", &key, json!({}));
+    let target = format!("{}/api/private", app.address);
+    let good = || claims("GET", &target, &token);
+    let proof = |claims: Value| key.sign_proof(&key.header(), &claims.to_string());
+    let header_with = |changes: Value| {
+        let header: Value = serde_json::from_str(&key.header()).unwrap();
+        with(header, changes).to_string()
+    };
+    let signed_header = |changes: Value| key.sign_proof(&header_with(changes), &good().to_string());
+    let request = |name: &str, authorization: String, proofs: Vec<String>, code| Case {
+        authorization: vec![authorization.into_bytes()],
+        headers: proofs.into_iter().map(|proof| ("dpop", proof)).collect(),
+        ..case(name, &[], 401, Some(code))
+    };
+    let bad_proof =
+        |name: &str, proof: String| request(name, format!("DPoP {token}"), vec![proof], "invalid_dpop_proof");
+    let hmac = {
+        let input = format!(
+            "{}.{}",
+            b64(header_with(json!({"alg": "HS256"}))),
+            b64(good().to_string())
+        );
+        let secret = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, key.jwk().as_bytes());
+        format!(
+            "{input}.{}",
+            b64(aws_lc_rs::hmac::sign(&secret, input.as_bytes()))
+        )
+    };
+    let mut jwk: Value = serde_json::from_str(&key.jwk()).unwrap();
+    let mut private_jwk = jwk.clone();
+    private_jwk["d"] = json!(b64([7u8; 32]));
+    let nested = format!("{}{}", "[".repeat(20), "]".repeat(20));
+    let unbound = app.token("auth0|mallory", json!({}));
+    let stranger = bound_token(app, "auth0|mallory", &other, json!({}));
+    let replayed = {
+        let scoped = format!("{}/api/private-scoped", app.address);
+        Case {
+            path: "/api/private-scoped".into(),
+            send_first: true,
+            ..bad_proof(
+                "replayed proof (first use answered 403)",
+                key.proof("GET", &scoped, &token),
+            )
+        }
+    };
+    let mut cases = vec![
+        request(
+            "DPoP scheme without a proof",
+            format!("DPoP {token}"),
+            vec![],
+            "invalid_dpop_proof",
+        ),
+        request(
+            "two DPoP headers",
+            format!("DPoP {token}"),
+            vec![proof(good()), proof(good())],
+            "invalid_dpop_proof",
+        ),
+        bad_proof(
+            "proof just over 8 KiB",
+            proof(with(good(), json!({"pad": "x".repeat(6 * 1024)}))),
+        ),
+        bad_proof("proof not a JWS", "abc.def".into()),
+        bad_proof("proof with base64 padding", format!("{}=", proof(good()))),
+        bad_proof("typ JWT", signed_header(json!({"typ": "JWT"}))),
+        bad_proof("typ missing", signed_header(json!({"typ": null}))),
+        bad_proof("alg none", {
+            let header = b64(header_with(json!({"alg": "none"})));
+            format!("{header}.{}.", b64(good().to_string()))
+        }),
+        bad_proof("alg HS256 keyed with the jwk", hmac),
+        bad_proof("alg RS256 over an EC key", signed_header(json!({"alg": "RS256"}))),
+        bad_proof("alg EdDSA over an EC key", signed_header(json!({"alg": "EdDSA"}))),
+        bad_proof("alg ES256K", signed_header(json!({"alg": "ES256K"}))),
+        bad_proof("jwk missing", signed_header(json!({"jwk": null}))),
+        bad_proof(
+            "jwk holding the private key",
+            signed_header(json!({"jwk": private_jwk})),
+        ),
+        bad_proof(
+            "jwk a symmetric key",
+            signed_header(json!({"alg": "HS256", "jwk": {"kty": "oct", "k": b64("secret")}})),
+        ),
+        {
+            // A token bound to that point, so that only the curve check can refuse it.
+            jwk["y"] = json!(b64([1u8; 32]));
+            let canonical = format!(
+                r#"{{"crv":"P-256","kty":"EC","x":{},"y":{}}}"#,
+                jwk["x"], jwk["y"]
+            );
+            let jkt = b64(aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                canonical.as_bytes(),
+            ));
+            let off_curve = app.token("auth0|mallory", json!({"cnf": {"jkt": jkt}}));
+            let header = header_with(json!({"jwk": jwk}));
+            request(
+                "jwk a point off the curve",
+                format!("DPoP {off_curve}"),
+                vec![key.sign_proof(&header, &claims("GET", &target, &off_curve).to_string())],
+                "invalid_dpop_proof",
+            )
+        },
+        bad_proof(
+            "jwk coordinates too short",
+            signed_header(
+                json!({"jwk": {"kty": "EC", "crv": "P-256", "x": b64([1u8; 31]), "y": b64([1u8; 31])}}),
+            ),
+        ),
+        bad_proof(
+            "jwk an RSA key under 2048 bits",
+            signed_header(
+                json!({"alg": "RS256", "jwk": {"kty": "RSA", "n": b64([0xc5u8; 128]), "e": "AQAB"}}),
+            ),
+        ),
+        bad_proof("jwk in a crit header", signed_header(json!({"crit": ["jwk"]}))),
+        bad_proof(
+            "signed by another key than its jwk",
+            other.sign_proof(&key.header(), &good().to_string()),
+        ),
+        bad_proof(
+            "htm of another method",
+            proof(with(good(), json!({"htm": "POST"}))),
+        ),
+        bad_proof("htm in lower case", proof(with(good(), json!({"htm": "get"})))),
+        bad_proof(
+            "htu of another path",
+            proof(with(
+                good(),
+                json!({"htu": format!("{}/api/public", app.address)}),
+            )),
+        ),
+        bad_proof(
+            "htu of another host",
+            proof(with(
+                good(),
+                json!({"htu": target.replace("127.0.0.1", "localhost")}),
+            )),
+        ),
+        bad_proof(
+            "htu with a user name",
+            proof(with(good(), json!({"htu": target.replace("://", "://user@")}))),
+        ),
+        bad_proof(
+            "htu relative",
+            proof(with(good(), json!({"htu": "/api/private"}))),
+        ),
+        bad_proof("iat 61 s old", proof(with(good(), json!({"iat": now() - 61})))),
+        bad_proof("iat 61 s ahead", proof(with(good(), json!({"iat": now() + 61})))),
+        bad_proof(
+            "iat a string",
+            proof(with(good(), json!({"iat": now().to_string()}))),
+        ),
+        bad_proof("jti missing", proof(with(good(), json!({"jti": null})))),
+        bad_proof("ath missing", proof(with(good(), json!({"ath": null})))),
+        bad_proof(
+            "ath of another token",
+            proof(with(
+                good(),
+                json!({"ath": b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, unbound.as_bytes()))}),
+            )),
+        ),
+        bad_proof(
+            "htm given twice",
+            key.sign_proof(
+                &key.header(),
+                &good().to_string().replacen('{', r#"{"htm":"POST","#, 1),
+            ),
+        ),
+        bad_proof(
+            "claims nested 20 deep",
+            proof(with(
+                good(),
+                json!({"x": serde_json::from_str::<Value>(&nested).unwrap()}),
+            )),
+        ),
+        replayed,
+        request(
+            "token bound to another key",
+            format!("DPoP {stranger}"),
+            vec![key.proof("GET", &target, &stranger)],
+            "invalid_token",
+        ),
+        request(
+            "unbound token as DPoP",
+            format!("DPoP {unbound}"),
+            vec![key.proof("GET", &target, &unbound)],
+            "invalid_token",
+        ),
+        request(
+            "bound token as Bearer",
+            format!("Bearer {token}"),
+            vec![],
+            "invalid_token",
+        ),
+        request(
+            "bound token as Bearer, with its proof",
+            format!("Bearer {token}"),
+            vec![proof(good())],
+            "invalid_request",
+        ),
+        request(
+            "certificate-bound token (cnf x5t#S256) as Bearer",
+            format!(
+                "Bearer {}",
+                app.token(
+                    "auth0|mallory",
+                    json!({"cnf": {"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}})
+                )
+            ),
+            vec![],
+            "invalid_token",
+        ),
+    ];
+    for case in &mut cases {
+        case.category = "DPoP attacks";
+    }
+    cases
+}
+
 /// The same base64url text with its unused trailing bits set: a lax
 /// decoder reads the same bytes, a strict one refuses it.
 fn flip_trailing_bits(segment: &str) -> String {
@@ -878,11 +1108,11 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code() {
     let mut cases = cases(&app, &attacker_issuer);
     cases.extend(hmac_keyed_with_the_public_key(&app));
     cases.extend(second_review(&app));
+    cases.extend(dpop_attacks(&app));
     assert!(cases.len() >= 60, "{} cases", cases.len());
     check_security_md(&cases);
 
-    let mut failures = Vec::new();
-    for case in &cases {
+    let send = async |case: &Case| {
         let mut request = app.client.get(format!("{}{}", app.address, case.path));
         for value in &case.authorization {
             request = request.header("Authorization", HeaderValue::from_bytes(value).unwrap());
@@ -893,7 +1123,17 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code() {
         if let Some(body) = &case.body {
             request = request.body(body.clone());
         }
-        let reply = crate::helpers::read(request.send().await.unwrap()).await;
+        crate::helpers::read(request.send().await.unwrap()).await
+    };
+    let mut failures = Vec::new();
+    for case in &cases {
+        if case.send_first {
+            let first = send(case).await;
+            if first.status == 200 || first.status >= 500 {
+                failures.push(format!("{}: first use got {}", case.name, first.status));
+            }
+        }
+        let reply = send(case).await;
         let challenge = reply.header("www-authenticate");
         let code = challenge
             .split("error=\"")

@@ -13,6 +13,7 @@ mod browser;
 mod claims;
 mod cli;
 mod docs;
+mod dpop;
 mod faults;
 mod hostile;
 mod issuers;

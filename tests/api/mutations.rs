@@ -1,10 +1,11 @@
-//! Property: byte-level mutations of a valid token are never accepted and
-//! never cause a 5xx.
+//! Property: byte-level mutations of a valid token, or of a valid DPoP
+//! proof, are never accepted and never cause a 5xx.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::json;
 
+use crate::dpop::{ClientKey, bound_token};
 use crate::helpers::{Backend, spawn_app};
 
 /// Bytes a client can put in a header value: visible ASCII and obs-text.
@@ -104,4 +105,66 @@ async fn mutated_tokens_are_never_accepted() {
         app.users().iter().all(|u| u.sub == "auth0|victim"),
         "no mutated sub was recorded"
     );
+}
+
+#[actix_web::test]
+async fn mutated_dpop_proofs_are_never_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let key = ClientKey::es256();
+    let token = bound_token(&app, "auth0|victim", &key, json!({}));
+    let url = format!("{}/api/private", app.address);
+    // Not used before the mutations: a mutation the server wrongly accepted
+    // would be its first use.
+    let proof = key.proof("GET", &url, &token);
+    let authorization = format!("DPoP {token}");
+
+    let (outcome, url, proof, authorization) = tokio::task::spawn_blocking(move || {
+        let client_runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let mut runner = TestRunner::new(Config {
+            cases: 300,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let outcome = runner.run(&prop::collection::vec(mutation(), 1..4), |mutations| {
+            let mutated = apply(proof.as_bytes(), &mutations);
+            if mutated == proof.as_bytes() {
+                return Ok(());
+            }
+            let status = client_runtime.block_on(async {
+                let response = client
+                    .get(&url)
+                    .header("Authorization", &authorization)
+                    .header("DPoP", mutated)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap();
+                serde_json::from_str::<serde_json::Value>(&body)
+                    .map_err(|_| TestCaseError::fail(format!("{status}: not JSON: {body}")))?;
+                Ok::<u16, TestCaseError>(status)
+            })?;
+            prop_assert!(status == 401, "mutation {mutations:?} answered {status}");
+            Ok(())
+        });
+        (outcome, url, proof, authorization)
+    })
+    .await
+    .unwrap();
+    if let Err(failure) = outcome {
+        panic!("{failure}");
+    }
+    let original = app
+        .client
+        .get(&url)
+        .header("Authorization", &authorization)
+        .header("DPoP", &proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(original.status(), 200, "the unmutated proof was valid all along");
 }

@@ -45,11 +45,16 @@ async fn no_header_asks_for_authentication() {
     let app = spawn_app(Backend::Sqlite).await;
     let reply = app.get_with("/api/private", &[]).await;
     assert_refused(&reply, 401, None, "Requires authentication");
+    // Both schemes are accepted (DPOP_MODE=allowed): one challenge each,
+    // each naming the protected resource metadata.
+    let metadata = format!(
+        "resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
+        app.address
+    );
     assert_eq!(
         reply.header("www-authenticate"),
         format!(
-            "Bearer realm=\"api\", resource_metadata=\"{}/.well-known/oauth-protected-resource\"",
-            app.address
+            r#"Bearer realm="api", {metadata}, DPoP realm="api", algs="ES256 ES384 ES512 EdDSA RS256 RS384 RS512 PS256 PS384 PS512", {metadata}"#
         )
     );
 }

@@ -131,7 +131,8 @@ async fn cors_allows_only_the_client_origin() {
             .request(reqwest::Method::OPTIONS, format!("{}/api/private", app.address))
             .header("Origin", origin)
             .header("Access-Control-Request-Method", "GET")
-            .header("Access-Control-Request-Headers", "authorization")
+            // A browser DPoP client sends its proof in a header of its own.
+            .header("Access-Control-Request-Headers", "authorization, dpop")
             .send()
     };
     let allowed = preflight("http://localhost:4040").await.unwrap();
@@ -145,6 +146,24 @@ async fn cors_allows_only_the_client_origin() {
         .unwrap()
         .to_lowercase();
     assert!(allowed_headers.contains("authorization"), "{allowed_headers}");
+    assert!(allowed_headers.contains("dpop"), "{allowed_headers}");
+
+    // A browser DPoP client reads the challenges and the next nonce.
+    let simple_allowed = app
+        .client
+        .get(format!("{}/api/public", app.address))
+        .header("Origin", "http://localhost:4040")
+        .send()
+        .await
+        .unwrap();
+    let exposed = simple_allowed.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(
+        exposed.contains("www-authenticate") && exposed.contains("dpop-nonce"),
+        "{exposed}"
+    );
 
     let refused = crate::helpers::read(preflight("https://evil.example").await.unwrap()).await;
     assert!(refused.status >= 400, "{refused:?}");

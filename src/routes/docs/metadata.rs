@@ -9,6 +9,9 @@ use actix_web::http::header;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::DpopMode;
+use crate::auth::dpop::ALGORITHMS;
+
 /// `/.well-known/oauth-protected-resource`: what a client needs to get a
 /// token for this API by itself (MCP clients do).
 #[derive(Debug, Serialize, ToSchema)]
@@ -30,6 +33,13 @@ pub(crate) struct ProtectedResourceMetadata<'a> {
     /// The docs page.
     #[schema(examples("https://api.example.com/docs"))]
     resource_documentation: String,
+    /// The DPoP proof algorithms accepted (RFC 9449); absent when
+    /// `DPOP_MODE=disabled`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(examples(json!(["ES256", "EdDSA", "RS256"])))]
+    dpop_signing_alg_values_supported: Option<Vec<&'a str>>,
+    /// True when only DPoP-bound tokens are accepted (`DPOP_MODE=required`).
+    dpop_bound_access_tokens_required: bool,
 }
 
 /// What the metadata document says, whatever the request.
@@ -41,6 +51,8 @@ pub(super) struct Metadata {
     pub(super) issuers: Vec<String>,
     /// The permissions routes need, sorted, each once.
     pub(super) scopes: Vec<String>,
+    /// Whether DPoP proofs are accepted, and required.
+    pub(super) dpop: DpopMode,
 }
 
 impl Metadata {
@@ -52,6 +64,9 @@ impl Metadata {
             bearer_methods_supported: &["header"],
             scopes_supported: &self.scopes,
             resource_documentation: format!("{base}/docs"),
+            dpop_signing_alg_values_supported: (self.dpop != DpopMode::Disabled)
+                .then(|| ALGORITHMS.split(' ').collect()),
+            dpop_bound_access_tokens_required: self.dpop == DpopMode::Required,
         }
     }
 }

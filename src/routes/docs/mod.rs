@@ -80,6 +80,7 @@ impl Docs {
                 resource: settings.validation.audiences[0].clone(),
                 issuers: settings.validation.issuers.clone(),
                 scopes,
+                dpop: settings.dpop.mode,
             },
             base,
         }

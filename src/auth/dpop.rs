@@ -1,0 +1,1008 @@
+//! DPoP proofs (RFC 9449): the evidence, sent with every request, that the
+//! caller holds the private key its access token is bound to.
+//!
+//! A proof is a JWS in the request's one `DPoP` header. Its header carries
+//! the public key (`jwk`) it is signed with; its claims name the request it
+//! was made for (`htm`, `htu`), when (`iat`), a unique id (`jti`) and the
+//! hash of the access token it goes with (`ath`). A request is admitted
+//! only if all of that holds and the token's `cnf.jkt` is the RFC 7638
+//! thumbprint of that key: a stolen token is of no use without the key,
+//! and a stolen proof is of no use for another request, another token, or
+//! a second time.
+//!
+//! Proofs are checked here; whether a token needs one is the guard's
+//! decision. Signatures are verified with aws-lc-rs from the key's raw
+//! components, for a fixed list of asymmetric algorithms: never `none`, never
+//! a MAC. Replays are caught by remembering every accepted proof's `jti`
+//! (per key) for as long as its `iat` keeps it acceptable, in memory:
+//! each instance of the API remembers the proofs it accepted, not those
+//! another accepted (see README, "DPoP").
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::hmac;
+use aws_lc_rs::signature::{self, EcdsaVerificationAlgorithm, RsaParameters, UnparsedPublicKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use foldhash::fast::RandomState;
+use serde::Deserialize;
+use url::Url;
+
+use crate::auth::error::AuthError;
+use crate::auth::jose::{MAX_JSON_DEPTH, json_depth, present};
+
+/// The `DPoP` request header.
+pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// The `DPoP-Nonce` response header: the nonce the next proofs must carry.
+pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// Proofs longer than this are refused unread.
+pub(crate) const MAX_PROOF_BYTES: usize = 8 * 1024;
+
+/// The signature algorithms a proof may use, as a DPoP challenge announces
+/// them (`algs`): asymmetric only (RFC 9449 section 4.3, check 5).
+pub(crate) const ALGORITHMS: &str = "ES256 ES384 ES512 EdDSA RS256 RS384 RS512 PS256 PS384 PS512";
+
+/// Which schemes the API accepts (`DPOP_MODE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DpopMode {
+    /// Bearer and DPoP tokens, each with its own scheme.
+    #[default]
+    Allowed,
+    /// DPoP-bound tokens only, with the DPoP scheme.
+    Required,
+    /// Bearer tokens only; the DPoP scheme is refused.
+    Disabled,
+}
+
+impl FromStr for DpopMode {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "allowed" => Ok(Self::Allowed),
+            "required" => Ok(Self::Required),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err(format!("expected allowed, required or disabled, got {raw:?}")),
+        }
+    }
+}
+
+/// How DPoP proofs are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// Which schemes the API accepts.
+    pub mode: DpopMode,
+    /// How far a proof's `iat` may lie from now, either side.
+    pub iat_window: Duration,
+    /// Most proofs remembered at once, to refuse their replays.
+    pub replay_cache_size: usize,
+    /// The URL the API is reached at from outside (behind a proxy): a
+    /// proof's `htu` must name it, followed by the request's path. Without
+    /// it, the URL comes from the request's `Host` header and the scheme the
+    /// request arrived on.
+    pub public_base_url: Option<Url>,
+    /// With a secret, proofs must carry a nonce this API issued (RFC 9449
+    /// section 9); every instance given the same secret accepts the others'.
+    pub nonce_secret: Option<NonceSecret>,
+}
+
+/// The secret server nonces are made with (`DPOP_NONCE_SECRET`); never
+/// shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceSecret(pub String);
+
+impl std::fmt::Debug for NonceSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceSecret(..)")
+    }
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        Self {
+            mode: DpopMode::Allowed,
+            iat_window: Duration::from_secs(60),
+            replay_cache_size: 1_000_000,
+            public_base_url: None,
+            nonce_secret: None,
+        }
+    }
+}
+
+/// Checks DPoP proofs, and remembers the ones it accepted.
+pub(crate) struct DpopVerifier {
+    mode: DpopMode,
+    window: u64,
+    /// `PUBLIC_BASE_URL`, normalized, without a trailing slash.
+    base_url: Option<String>,
+    nonces: Option<Nonces>,
+    replays: ReplayCache,
+}
+
+/// The nonce a successful DPoP response hands the client for its next
+/// proofs (`DPoP-Nonce`), left in the request's extensions by the guard.
+#[derive(Debug, Clone)]
+pub(crate) struct NextNonce(pub(crate) HeaderValue);
+
+/// The request a proof must describe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target<'a> {
+    /// The request's method (`htm`).
+    pub(crate) method: &'a str,
+    /// Its URL without query and fragment, normalized (`htu`).
+    pub(crate) url: String,
+}
+
+impl DpopVerifier {
+    /// A verifier as `settings` say.
+    pub(crate) fn new(settings: &DpopSettings) -> Self {
+        let window = settings.iat_window.as_secs();
+        Self {
+            mode: settings.mode,
+            window,
+            base_url: settings
+                .public_base_url
+                .as_ref()
+                .and_then(|url| normalize_url(url.as_str()))
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            nonces: settings
+                .nonce_secret
+                .as_ref()
+                .map(|secret| Nonces::new(&secret.0, window)),
+            replays: ReplayCache::new(settings.replay_cache_size, window),
+        }
+    }
+
+    /// The nonce to hand a client for its next proofs, when the API issues
+    /// nonces.
+    pub(crate) fn next_nonce(&self) -> Option<NextNonce> {
+        let nonce = self.nonces.as_ref()?.issue(unix_now());
+        HeaderValue::from_str(&nonce).ok().map(NextNonce)
+    }
+
+    /// Which schemes the API accepts.
+    pub(crate) fn mode(&self) -> DpopMode {
+        self.mode
+    }
+
+    /// The request `req` as its proof must describe it: its method, and its
+    /// URL from `PUBLIC_BASE_URL` when set, else from its `Host` (or the
+    /// authority of an absolute request target) and the scheme it arrived
+    /// on; always with the request's own path, without its query.
+    pub(crate) fn target<'a>(&self, req: &'a HttpRequest) -> Result<Target<'a>, AuthError> {
+        let path = req.uri().path();
+        let raw = match &self.base_url {
+            Some(base) => format!("{base}{path}"),
+            None => {
+                let authority = match req.uri().authority() {
+                    Some(authority) => authority.as_str(),
+                    None => req
+                        .headers()
+                        .get(header::HOST)
+                        .and_then(|host| host.to_str().ok())
+                        .ok_or(AuthError::InvalidRequest(
+                            "no Host header to check the DPoP proof's htu against",
+                        ))?,
+                };
+                if authority.is_empty() || !authority.bytes().all(is_authority_byte) {
+                    return Err(AuthError::InvalidRequest("malformed Host header"));
+                }
+                let scheme = if req.app_config().secure() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{authority}{path}")
+            }
+        };
+        let url = normalize_url(&raw).ok_or(AuthError::InvalidRequest("malformed request URL"))?;
+        Ok(Target {
+            method: req.method().as_str(),
+            url,
+        })
+    }
+
+    /// Checks `proof` (the `DPoP` header's value) for a request to `target`
+    /// with `access_token`, whose `cnf.jkt` is `jkt`, and remembers it so
+    /// that it cannot be used again. RFC 9449 section 4.3's checks, plus the
+    /// binding of section 7.1: cheap ones first, the signature last but one,
+    /// the replay check last (so that only a proof that passed everything
+    /// else takes a place in the cache).
+    pub(crate) fn verify(
+        &self,
+        proof: &HeaderValue,
+        access_token: &str,
+        jkt: &str,
+        target: &Target<'_>,
+    ) -> Result<(), AuthError> {
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(bad_proof("DPoP proof too large"));
+        }
+        let proof = proof
+            .to_str()
+            .map_err(|_| bad_proof("DPoP proof is not visible ASCII"))?;
+        let now = unix_now();
+        let checked = check(
+            proof,
+            access_token,
+            target,
+            now,
+            self.window,
+            self.nonces.as_ref(),
+        )?;
+        if checked.thumbprint != jkt {
+            // RFC 9449 section 7.1: the token is not bound to the proof's key.
+            return Err(AuthError::InvalidToken(
+                "the token is bound to another key than the DPoP proof's (cnf.jkt)".into(),
+            ));
+        }
+        checked.key.verify(checked.signing_input, &checked.signature)?;
+        let mut id = Vec::with_capacity(jkt.len() + 1 + checked.jti.len());
+        id.extend_from_slice(jkt.as_bytes());
+        id.push(b'.');
+        id.extend_from_slice(checked.jti.as_bytes());
+        match self.replays.remember(&id, checked.expires, now) {
+            Remembered::New => Ok(()),
+            Remembered::Seen => Err(bad_proof("DPoP proof replayed (jti already used)")),
+            Remembered::Full => Err(AuthError::TooManyProofs),
+        }
+    }
+}
+
+/// The request's one `DPoP` header: none, two, or one over
+/// [`MAX_PROOF_BYTES`] is refused (RFC 9449 section 4.3, check 1).
+pub(crate) fn proof_header(headers: &HeaderMap) -> Result<&HeaderValue, AuthError> {
+    let mut values = headers.get_all(DPOP);
+    let proof = values
+        .next()
+        .ok_or_else(|| bad_proof("the DPoP scheme needs a DPoP proof header"))?;
+    if values.next().is_some() {
+        return Err(bad_proof("more than one DPoP header"));
+    }
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(bad_proof("DPoP proof too large"));
+    }
+    Ok(proof)
+}
+
+/// The bytes of a `Host` value: a host name, an IPv4 or a bracketed IPv6
+/// address, and a port. Anything else (a `/`, `@`, `?`...) would change the
+/// URL built from it.
+fn is_authority_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~' | b':' | b'[' | b']' | b'%')
+}
+
+/// `raw` as a proof's `htu` is compared: an absolute http(s) URL without
+/// user name or password, its scheme and host in lower case, its default
+/// port dropped, dot segments resolved (RFC 3986 sections 6.2.2, 6.2.3),
+/// percent-encodings in upper case and unreserved characters decoded,
+/// without query and fragment (RFC 9449 section 4.3, check 9).
+pub(crate) fn normalize_url(raw: &str) -> Option<String> {
+    let url = Url::parse(raw).ok()?;
+    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
+        return None;
+    }
+    let host = url.host_str().filter(|host| !host.is_empty())?;
+    let mut normalized = String::with_capacity(raw.len());
+    normalized.push_str(url.scheme());
+    normalized.push_str("://");
+    normalized.push_str(host);
+    if let Some(port) = url.port() {
+        let _ = write!(normalized, ":{port}");
+    }
+    let path = url.path().as_bytes();
+    let mut at = 0;
+    while at < path.len() {
+        let escaped = (path[at] == b'%')
+            .then(|| path.get(at + 1..at + 3))
+            .flatten()
+            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') => {
+                normalized.push(char::from(byte));
+                at += 3;
+            }
+            Some(byte) => {
+                let _ = write!(normalized, "%{byte:02X}");
+                at += 3;
+            }
+            None => {
+                normalized.push(char::from(path[at]));
+                at += 1;
+            }
+        }
+    }
+    Some(normalized)
+}
+
+fn bad_proof(why: &str) -> AuthError {
+    AuthError::InvalidDpopProof(why.to_owned())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
+
+/// A proof's JOSE header. Derived deserialization refuses a member given
+/// twice.
+#[derive(Deserialize)]
+struct ProofHeader {
+    typ: Option<String>,
+    alg: String,
+    jwk: Option<Jwk>,
+    /// Present at all, even as `null` or `[]`.
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// The proof's public key. Members of a private key are noticed, whatever
+/// their value, so that a proof carrying one is refused.
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    crv: Option<String>,
+    x: Option<String>,
+    y: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    d: bool,
+    #[serde(default, deserialize_with = "present")]
+    p: bool,
+    #[serde(default, deserialize_with = "present")]
+    q: bool,
+    #[serde(default, deserialize_with = "present")]
+    dp: bool,
+    #[serde(default, deserialize_with = "present")]
+    dq: bool,
+    #[serde(default, deserialize_with = "present")]
+    qi: bool,
+    #[serde(default, deserialize_with = "present")]
+    oth: bool,
+    #[serde(default, deserialize_with = "present")]
+    k: bool,
+}
+
+impl Jwk {
+    fn has_private_members(&self) -> bool {
+        self.d || self.p || self.q || self.dp || self.dq || self.qi || self.oth || self.k
+    }
+}
+
+/// The proof's claims; a member given twice is refused.
+#[derive(Deserialize)]
+struct ProofClaims {
+    jti: Option<String>,
+    htm: Option<String>,
+    htu: Option<String>,
+    iat: Option<serde_json::Number>,
+    ath: Option<String>,
+    nonce: Option<String>,
+}
+
+/// A public key from a proof's `jwk`, ready to verify its signature.
+enum ProofKey {
+    Ecdsa {
+        algorithm: &'static EcdsaVerificationAlgorithm,
+        /// The uncompressed point: `04 || x || y`.
+        point: Vec<u8>,
+    },
+    Rsa {
+        parameters: &'static RsaParameters,
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    Ed25519 {
+        x: Vec<u8>,
+    },
+}
+
+impl ProofKey {
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), AuthError> {
+        let verified = match self {
+            ProofKey::Ecdsa { algorithm, point } => {
+                UnparsedPublicKey::new(*algorithm, point).verify(message, signature)
+            }
+            ProofKey::Rsa { parameters, n, e } => signature::RsaPublicKeyComponents {
+                n: n.as_slice(),
+                e: e.as_slice(),
+            }
+            .verify(parameters, message, signature),
+            ProofKey::Ed25519 { x } => {
+                UnparsedPublicKey::new(&signature::ED25519, x).verify(message, signature)
+            }
+        };
+        verified.map_err(|_| bad_proof("invalid DPoP proof signature"))
+    }
+}
+
+/// What a proof's algorithm needs of its key.
+enum KeyType {
+    /// An EC key on the curve `crv`, coordinates of `size` bytes.
+    Ec {
+        crv: &'static str,
+        size: usize,
+        algorithm: &'static EcdsaVerificationAlgorithm,
+    },
+    Rsa(&'static RsaParameters),
+    Ed25519,
+}
+
+/// The key type `alg` needs; `None` for an algorithm not in [`ALGORITHMS`].
+fn key_type(alg: &str) -> Option<KeyType> {
+    let ec = |crv, size, algorithm| Some(KeyType::Ec { crv, size, algorithm });
+    match alg {
+        "ES256" => ec("P-256", 32, &signature::ECDSA_P256_SHA256_FIXED),
+        "ES384" => ec("P-384", 48, &signature::ECDSA_P384_SHA384_FIXED),
+        "ES512" => ec("P-521", 66, &signature::ECDSA_P521_SHA512_FIXED),
+        "RS256" => Some(KeyType::Rsa(&signature::RSA_PKCS1_2048_8192_SHA256)),
+        "RS384" => Some(KeyType::Rsa(&signature::RSA_PKCS1_2048_8192_SHA384)),
+        "RS512" => Some(KeyType::Rsa(&signature::RSA_PKCS1_2048_8192_SHA512)),
+        "PS256" => Some(KeyType::Rsa(&signature::RSA_PSS_2048_8192_SHA256)),
+        "PS384" => Some(KeyType::Rsa(&signature::RSA_PSS_2048_8192_SHA384)),
+        "PS512" => Some(KeyType::Rsa(&signature::RSA_PSS_2048_8192_SHA512)),
+        "EdDSA" => Some(KeyType::Ed25519),
+        _ => None,
+    }
+}
+
+/// Decodes a base64url member of the key, strictly (no padding, no stray
+/// trailing bits): its text then is the one canonical encoding, which the
+/// thumbprint hashes.
+fn member(value: Option<&String>, name: &'static str) -> Result<Vec<u8>, AuthError> {
+    let value = value.ok_or_else(|| AuthError::InvalidDpopProof(format!("DPoP proof jwk has no {name}")))?;
+    URL_SAFE_NO_PAD
+        .decode(value)
+        .map_err(|_| AuthError::InvalidDpopProof(format!("DPoP proof jwk {name} is not base64url")))
+}
+
+/// The key of `jwk` for `alg`, and its RFC 7638 thumbprint (SHA-256,
+/// base64url).
+fn proof_key(alg: &str, jwk: &Jwk) -> Result<(ProofKey, String), AuthError> {
+    if jwk.has_private_members() {
+        return Err(bad_proof("DPoP proof jwk holds a private key"));
+    }
+    let key_type = key_type(alg).ok_or_else(|| {
+        bad_proof(&format!(
+            "DPoP proof algorithm not allowed: expected one of {ALGORITHMS}"
+        ))
+    })?;
+    let (key, canonical) = match key_type {
+        KeyType::Ec { crv, size, algorithm } => {
+            if jwk.kty != "EC" || jwk.crv.as_deref() != Some(crv) {
+                return Err(bad_proof(&format!(
+                    "DPoP proof jwk must be an EC {crv} key for {alg}"
+                )));
+            }
+            let (x, y) = (member(jwk.x.as_ref(), "x")?, member(jwk.y.as_ref(), "y")?);
+            if x.len() != size || y.len() != size {
+                return Err(bad_proof("DPoP proof jwk coordinates have the wrong length"));
+            }
+            let point = [&[4u8][..], &x, &y].concat();
+            let canonical = format!(
+                r#"{{"crv":"{crv}","kty":"EC","x":"{}","y":"{}"}}"#,
+                jwk.x.as_deref().unwrap_or_default(),
+                jwk.y.as_deref().unwrap_or_default()
+            );
+            (ProofKey::Ecdsa { algorithm, point }, canonical)
+        }
+        KeyType::Rsa(parameters) => {
+            if jwk.kty != "RSA" {
+                return Err(bad_proof(&format!("DPoP proof jwk must be an RSA key for {alg}")));
+            }
+            let (n, e) = (member(jwk.n.as_ref(), "n")?, member(jwk.e.as_ref(), "e")?);
+            // RFC 7518 section 6.3.1: the shortest big-endian form, so that
+            // one key has one thumbprint.
+            if n.first().is_none_or(|b| *b == 0) || e.first().is_none_or(|b| *b == 0) {
+                return Err(bad_proof(
+                    "DPoP proof jwk n and e must not start with a zero byte",
+                ));
+            }
+            if n.len() < 256 {
+                return Err(bad_proof("DPoP proof RSA key shorter than 2048 bits"));
+            }
+            let canonical = format!(
+                r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+                jwk.e.as_deref().unwrap_or_default(),
+                jwk.n.as_deref().unwrap_or_default()
+            );
+            (ProofKey::Rsa { parameters, n, e }, canonical)
+        }
+        KeyType::Ed25519 => {
+            if jwk.kty != "OKP" || jwk.crv.as_deref() != Some("Ed25519") {
+                return Err(bad_proof("DPoP proof jwk must be an OKP Ed25519 key for EdDSA"));
+            }
+            let x = member(jwk.x.as_ref(), "x")?;
+            if x.len() != signature::ED25519_PUBLIC_KEY_LEN {
+                return Err(bad_proof("DPoP proof jwk x has the wrong length"));
+            }
+            let canonical = format!(
+                r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#,
+                jwk.x.as_deref().unwrap_or_default()
+            );
+            (ProofKey::Ed25519 { x }, canonical)
+        }
+    };
+    Ok((key, URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.as_bytes()))))
+}
+
+/// A proof that passed every check but its signature and its `jti`.
+struct Checked<'a> {
+    key: ProofKey,
+    thumbprint: String,
+    signing_input: &'a [u8],
+    signature: Vec<u8>,
+    jti: String,
+    /// The last second at which its `iat` is still acceptable.
+    expires: u64,
+}
+
+/// Reads `proof` and checks everything but its signature and its `jti`
+/// (and its `nonce`, when `nonces` are issued).
+fn check<'a>(
+    proof: &'a str,
+    access_token: &str,
+    target: &Target<'_>,
+    now: u64,
+    window: u64,
+    nonces: Option<&Nonces>,
+) -> Result<Checked<'a>, AuthError> {
+    let mut segments = proof.split('.');
+    let (Some(header), Some(payload), Some(signature), None) =
+        (segments.next(), segments.next(), segments.next(), segments.next())
+    else {
+        return Err(bad_proof(
+            "malformed DPoP proof: expected three dot-separated segments",
+        ));
+    };
+    let signing_input = &proof.as_bytes()[..header.len() + 1 + payload.len()];
+    let decode = |segment: &str, what| {
+        let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
+            AuthError::InvalidDpopProof(format!("malformed DPoP proof: {what} is not base64url"))
+        })?;
+        if json_depth(&bytes) > MAX_JSON_DEPTH {
+            return Err(bad_proof("malformed DPoP proof: JSON nested too deeply"));
+        }
+        Ok(bytes)
+    };
+    let header: ProofHeader = serde_json::from_slice(&decode(header, "header")?)
+        .map_err(|_| bad_proof("malformed DPoP proof header"))?;
+    let typ = header.typ.as_deref().unwrap_or_default();
+    if !typ
+        .strip_prefix("application/")
+        .unwrap_or(typ)
+        .eq_ignore_ascii_case("dpop+jwt")
+    {
+        return Err(bad_proof("DPoP proof typ must be dpop+jwt"));
+    }
+    if header.crit {
+        return Err(bad_proof("unsupported critical header (crit) in DPoP proof"));
+    }
+    let jwk = header
+        .jwk
+        .ok_or_else(|| bad_proof("DPoP proof has no jwk header"))?;
+    let (key, thumbprint) = proof_key(&header.alg, &jwk)?;
+
+    let claims: ProofClaims = serde_json::from_slice(&decode(payload, "payload")?)
+        .map_err(|_| bad_proof("malformed DPoP proof claims"))?;
+    let jti = claims
+        .jti
+        .filter(|jti| !jti.is_empty())
+        .ok_or_else(|| bad_proof("DPoP proof has no jti"))?;
+    if claims.htm.as_deref() != Some(target.method) {
+        return Err(bad_proof("DPoP proof htm does not match the request method"));
+    }
+    let htu = claims.htu.ok_or_else(|| bad_proof("DPoP proof has no htu"))?;
+    if normalize_url(&htu).as_deref() != Some(target.url.as_str()) {
+        return Err(bad_proof("DPoP proof htu does not match the request URL"));
+    }
+    let iat = claims
+        .iat
+        .and_then(|iat| iat.as_f64())
+        .filter(|iat| iat.is_finite() && *iat >= 0.0)
+        .ok_or_else(|| bad_proof("DPoP proof has no numeric iat"))?;
+    if iat < now.saturating_sub(window) as f64 {
+        return Err(bad_proof("DPoP proof too old (iat)"));
+    }
+    if iat > now.saturating_add(window) as f64 {
+        return Err(bad_proof("DPoP proof issued in the future (iat)"));
+    }
+    let ath = claims.ath.ok_or_else(|| bad_proof("DPoP proof has no ath"))?;
+    if ath != URL_SAFE_NO_PAD.encode(digest(&SHA256, access_token.as_bytes())) {
+        return Err(bad_proof("DPoP proof ath does not match the access token"));
+    }
+    if let Some(nonces) = nonces
+        && !claims
+            .nonce
+            .as_deref()
+            .is_some_and(|nonce| nonces.accepts(nonce, now))
+    {
+        return Err(AuthError::UseDpopNonce(nonces.issue(now)));
+    }
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| bad_proof("malformed DPoP proof: signature is not base64url"))?;
+    Ok(Checked {
+        key,
+        thumbprint,
+        signing_input,
+        signature,
+        jti,
+        // In range: `iat` was checked to lie within the window of `now`.
+        expires: (iat as u64).saturating_add(window),
+    })
+}
+
+/// Server nonces (RFC 9449 section 9), made and checked without state: a
+/// nonce is the time step it was issued in (steps as long as the `iat`
+/// window) and a MAC of that step under the secret. It is accepted in its
+/// step and the next, so for one to two windows; any instance with the same
+/// secret accepts it. A nonce is no secret and not single-use: it only
+/// proves that the proof was made after the server issued it, which a
+/// client-chosen `iat` cannot (RFC 9449 section 11.2).
+struct Nonces {
+    key: hmac::Key,
+    step: u64,
+}
+
+/// The bytes of a nonce: its step (8) and the first 16 of its MAC.
+const NONCE_BYTES: usize = 24;
+
+impl Nonces {
+    fn new(secret: &str, step: u64) -> Self {
+        Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
+            step: step.max(1),
+        }
+    }
+
+    /// The nonce of the step `now` falls in.
+    fn issue(&self, now: u64) -> String {
+        let step = now / self.step;
+        let mut nonce = [0u8; NONCE_BYTES];
+        nonce[..8].copy_from_slice(&step.to_be_bytes());
+        nonce[8..].copy_from_slice(&self.mac(step).as_ref()[..NONCE_BYTES - 8]);
+        URL_SAFE_NO_PAD.encode(nonce)
+    }
+
+    /// True for a nonce of this step or the one before, made with this secret.
+    fn accepts(&self, nonce: &str, now: u64) -> bool {
+        let mut bytes = [0u8; NONCE_BYTES];
+        if URL_SAFE_NO_PAD.decode_slice(nonce, &mut bytes) != Ok(NONCE_BYTES) {
+            return false;
+        }
+        let step = u64::from_be_bytes(bytes[..8].try_into().unwrap_or_default());
+        let current = now / self.step;
+        (step == current || step.checked_add(1) == Some(current))
+            && verify_slices_are_equal(&bytes[8..], &self.mac(step).as_ref()[..NONCE_BYTES - 8]).is_ok()
+    }
+
+    fn mac(&self, step: u64) -> hmac::Tag {
+        let mut context = hmac::Context::with_key(&self.key);
+        context.update(b"dpop-nonce/");
+        context.update(&step.to_be_bytes());
+        context.sign()
+    }
+}
+
+/// What [`ReplayCache::remember`] found.
+#[derive(Debug, PartialEq, Eq)]
+enum Remembered {
+    /// Not seen before; now remembered.
+    New,
+    /// Already remembered: a replay.
+    Seen,
+    /// No room without forgetting a proof whose window is still open.
+    Full,
+}
+
+/// The proofs accepted within their window, by a 128-bit hash of their key
+/// thumbprint and `jti` (a collision takes 2^64 proofs). Bounded: when
+/// full, a new proof is refused rather than an unexpired one forgotten,
+/// which would let that one be replayed. Entries leave when their second
+/// has passed: each is filed under the second its `iat` stops being
+/// acceptable, in a ring of one slot per second of the longest wait.
+struct ReplayCache {
+    shards: Box<[Mutex<Shard>]>,
+    shard_capacity: usize,
+    /// When a full cache was last reported (seconds since the epoch).
+    warned: AtomicU64,
+}
+
+struct Shard {
+    /// Each proof's last acceptable second.
+    seen: HashMap<[u8; 16], u64, RandomState>,
+    /// The proofs whose last acceptable second is `s`, at `s % len`.
+    expiring: Box<[Vec<[u8; 16]>]>,
+    /// Every second up to this one has been swept.
+    swept_through: u64,
+}
+
+const SHARDS: usize = 16;
+
+impl ReplayCache {
+    fn new(capacity: usize, window: u64) -> Self {
+        // A proof accepted at `now` expires at most 2 * window later.
+        let slots = usize::try_from(2 * window + 2).unwrap_or(usize::MAX);
+        let now = unix_now();
+        let shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(Shard {
+                    seen: HashMap::default(),
+                    expiring: (0..slots).map(|_| Vec::new()).collect(),
+                    swept_through: now.saturating_sub(1),
+                })
+            })
+            .collect();
+        Self {
+            shards,
+            shard_capacity: capacity.div_ceil(SHARDS).max(1),
+            warned: AtomicU64::new(0),
+        }
+    }
+
+    /// Remembers the proof `id` until the end of second `expires`, unless
+    /// it is already remembered or there is no room.
+    fn remember(&self, id: &[u8], expires: u64, now: u64) -> Remembered {
+        let hash = digest(&SHA256, id);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&hash.as_ref()[..16]);
+        let mut shard = self.shards[usize::from(key[0]) % SHARDS]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        shard.sweep(now);
+        if shard.seen.contains_key(&key) {
+            return Remembered::Seen;
+        }
+        if shard.seen.len() >= self.shard_capacity {
+            drop(shard);
+            let last = self.warned.load(Ordering::Relaxed);
+            if last.saturating_add(60) <= now
+                && self
+                    .warned
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                log::warn!(
+                    "DPoP replay cache full: refusing DPoP requests with 503 until proofs expire (raise DPOP_REPLAY_CACHE_SIZE)"
+                );
+            }
+            return Remembered::Full;
+        }
+        shard.seen.insert(key, expires);
+        let slot = (expires % shard.expiring.len() as u64) as usize;
+        shard.expiring[slot].push(key);
+        Remembered::New
+    }
+}
+
+impl Shard {
+    /// Forgets the proofs whose last acceptable second is before `now`.
+    fn sweep(&mut self, now: u64) {
+        let Some(last) = now.checked_sub(1).filter(|last| *last > self.swept_through) else {
+            return;
+        };
+        let slots = self.expiring.len() as u64;
+        let first = (self.swept_through + 1).max(last.saturating_sub(slots - 1));
+        for second in first..=last {
+            let Shard { seen, expiring, .. } = self;
+            // A proof filed here may expire a ring's turn later (after the
+            // clock went back): it stays until then.
+            expiring[(second % slots) as usize].retain(|key| match seen.get(key) {
+                Some(expires) if *expires > second => true,
+                Some(_) => {
+                    seen.remove(key);
+                    false
+                }
+                None => false,
+            });
+        }
+        self.swept_through = last;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_compared_normalized_without_query_and_fragment() {
+        let same = [
+            (
+                "https://API.Example.com:443/a/./b/../c?x=1#f",
+                "https://api.example.com/a/c",
+            ),
+            ("http://example.com", "http://example.com/"),
+            (
+                "http://example.com:8080/%7euser/%2fx%3a",
+                "http://example.com:8080/~user/%2Fx%3A",
+            ),
+            ("http://[::1]:6060/api/private", "http://[::1]:6060/api/private"),
+        ];
+        for (raw, normalized) in same {
+            assert_eq!(normalize_url(raw).as_deref(), Some(normalized), "{raw}");
+        }
+        for raw in [
+            "ftp://example.com/",
+            "https://user:pw@example.com/",
+            "/api/private",
+            "https://",
+        ] {
+            assert_eq!(normalize_url(raw), None, "{raw}");
+        }
+    }
+
+    /// RFC 9449's example key: its thumbprint (section 6.1) and its proof of
+    /// a protected resource request (figure 13), with the example token.
+    const RFC_JKT: &str = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I";
+    const RFC_TOKEN: &str = "Kz~8mXK1EalYznwH-LC-1fBAo.4Ljp~zsPE_NeO.gxU";
+    const RFC_PROOF: &str = concat!(
+        "eyJ0eXAiOiJkcG9wK2p3dCIsImFsZyI6IkVTMjU2IiwiandrIjp7Imt0eSI6IkVDIiwieCI6Imw4dEZyaHgtMzR0VjNoUklDUkRZ",
+        "OXpDa0RscEJoRjQyVVFVZldWQVdCRnMiLCJ5IjoiOVZFNGpmX09rX282NHpiVFRsY3VOSmFqSG10NnY5VERWclUwQ2R2R1JEQSIs",
+        "ImNydiI6IlAtMjU2In19.eyJqdGkiOiJlMWozVl9iS2ljOC1MQUVCIiwiaHRtIjoiR0VUIiwiaHR1IjoiaHR0cHM6Ly9yZXNvdXJj",
+        "ZS5leGFtcGxlLm9yZy9wcm90ZWN0ZWRyZXNvdXJjZSIsImlhdCI6MTU2MjI2MjYxOCwiYXRoIjoiZlVIeU8ycjJaM0RaNTNFc05y",
+        "V0JiMHhXWG9hTnk1OUlpS0NBcWtzbVFFbyJ9.2oW9RP35yRqzhrtNP86L-Ey71EOptxRimPPToA1plemAgR6pxHF8y6-yqyVnmcw6",
+        "Fy1dqd-jfxSYoMxhAJpLjA",
+    );
+    const RFC_IAT: u64 = 1_562_262_618;
+
+    fn rfc_target() -> Target<'static> {
+        Target {
+            method: "GET",
+            url: normalize_url("https://resource.example.org/protectedresource").unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_rfc_9449_example_proof_verifies() {
+        let checked = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, None).unwrap();
+        assert_eq!(checked.thumbprint, RFC_JKT);
+        assert_eq!(checked.jti, "e1j3V_bKic8-LAEB");
+        assert_eq!(checked.expires, RFC_IAT + 60);
+        checked
+            .key
+            .verify(checked.signing_input, &checked.signature)
+            .unwrap();
+        // And each claim is held to it.
+        let refused = |token: &str, target: &Target<'_>, now: u64| {
+            check(RFC_PROOF, token, target, now, 60, None)
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert!(refused("other", &rfc_target(), RFC_IAT).contains("ath"));
+        let post = Target {
+            method: "POST",
+            ..rfc_target()
+        };
+        assert!(refused(RFC_TOKEN, &post, RFC_IAT).contains("htm"));
+        let elsewhere = Target {
+            url: normalize_url("https://resource.example.org/other").unwrap(),
+            ..rfc_target()
+        };
+        assert!(refused(RFC_TOKEN, &elsewhere, RFC_IAT).contains("htu"));
+        assert!(refused(RFC_TOKEN, &rfc_target(), RFC_IAT + 61).contains("too old"));
+        assert!(refused(RFC_TOKEN, &rfc_target(), RFC_IAT - 61).contains("future"));
+    }
+
+    #[test]
+    fn a_tampered_rfc_proof_fails_its_signature() {
+        // The same header and signature over claims naming another jti.
+        let (_, rest) = RFC_PROOF.split_once('.').unwrap();
+        let (claims, signature) = rest.split_once('.').unwrap();
+        let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+        let forged = format!(
+            "{}.{}.{signature}",
+            RFC_PROOF.split('.').next().unwrap(),
+            URL_SAFE_NO_PAD.encode(claims.replace("e1j3V_bKic8-LAEB", "e1j3V_bKic8-LAEC"))
+        );
+        let checked = check(&forged, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, None).unwrap();
+        assert!(
+            checked
+                .key
+                .verify(checked.signing_input, &checked.signature)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn nonces_last_one_to_two_windows_and_need_the_secret() {
+        let nonces = Nonces::new("a secret of at least thirty-two bytes", 60);
+        let now = 1_800_000_000;
+        let nonce = nonces.issue(now);
+        assert_eq!(nonce.len(), 32);
+        assert!(nonces.accepts(&nonce, now));
+        assert!(
+            nonces.accepts(&nonce, now - now % 60 + 119),
+            "still in the next step"
+        );
+        assert!(!nonces.accepts(&nonce, now - now % 60 + 120), "two steps later");
+        assert!(!nonces.accepts(&nonce, now - 60), "a step before it was issued");
+        let other = Nonces::new("another secret of at least thirty-two bytes", 60);
+        assert!(!other.accepts(&nonce, now), "made with another secret");
+        let mut tampered = nonce.clone().into_bytes();
+        tampered[20] = if tampered[20] == b'A' { b'B' } else { b'A' };
+        assert!(!nonces.accepts(std::str::from_utf8(&tampered).unwrap(), now));
+        for garbage in ["", "abc", &format!("{nonce}A"), &nonce[..31]] {
+            assert!(!nonces.accepts(garbage, now), "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn a_proof_without_the_servers_nonce_is_answered_with_one() {
+        let nonces = Nonces::new("a secret of at least thirty-two bytes", 60);
+        let refused = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, Some(&nonces));
+        match refused.err() {
+            Some(AuthError::UseDpopNonce(nonce)) => assert!(nonces.accepts(&nonce, RFC_IAT)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn modes_parse_exactly() {
+        assert_eq!("required".parse(), Ok(DpopMode::Required));
+        assert!("Required".parse::<DpopMode>().is_err());
+        assert!("on".parse::<DpopMode>().is_err());
+    }
+
+    #[test]
+    fn the_replay_cache_refuses_a_second_use_until_the_window_ends() {
+        let cache = ReplayCache::new(100, 60);
+        let now = unix_now();
+        assert_eq!(cache.remember(b"k.1", now + 60, now), Remembered::New);
+        assert_eq!(cache.remember(b"k.1", now + 60, now + 60), Remembered::Seen);
+        assert_eq!(cache.remember(b"k.2", now + 60, now), Remembered::New);
+        // Forgotten once its last second has passed (swept as its shard is next used).
+        assert_eq!(cache.remember(b"k.1", now + 200, now + 61), Remembered::New);
+        assert_eq!(cache.remember(b"k.2", now + 200, now + 61), Remembered::New);
+        let total: usize = cache.shards.iter().map(|s| s.lock().unwrap().seen.len()).sum();
+        assert_eq!(total, 2);
+    }
+
+    #[test]
+    fn a_full_replay_cache_refuses_rather_than_forgets() {
+        let cache = ReplayCache::new(1, 60);
+        let now = unix_now();
+        let outcomes: Vec<Remembered> = (0..200)
+            .map(|n| cache.remember(format!("k.{n}").as_bytes(), now + 60, now))
+            .collect();
+        assert!(outcomes.contains(&Remembered::Full));
+        let remembered: usize = cache.shards.iter().map(|s| s.lock().unwrap().seen.len()).sum();
+        assert_eq!(
+            remembered,
+            outcomes.iter().filter(|o| **o == Remembered::New).count()
+        );
+        assert!(remembered <= SHARDS, "{remembered}");
+        // Once their window has passed, there is room again.
+        assert_eq!(cache.remember(b"k.0", now + 300, now + 61), Remembered::New);
+    }
+
+    #[test]
+    fn a_clock_that_jumps_does_not_lose_or_keep_entries_forever() {
+        let cache = ReplayCache::new(100, 10);
+        let now = unix_now();
+        assert_eq!(cache.remember(b"a", now + 10, now), Remembered::New);
+        // Far ahead: everything is swept.
+        assert_eq!(cache.remember(b"b", now + 10_010, now + 10_000), Remembered::New);
+        assert_eq!(cache.remember(b"a", now + 10_010, now + 10_000), Remembered::New);
+        // Back in time: entries stay until their second comes round.
+        assert_eq!(cache.remember(b"c", now + 15, now + 5), Remembered::New);
+        assert_eq!(cache.remember(b"c", now + 15, now + 9_000), Remembered::Seen);
+        assert_eq!(cache.remember(b"c", now + 10_050, now + 10_040), Remembered::New);
+    }
+}
