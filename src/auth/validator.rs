@@ -157,6 +157,7 @@ impl TokenValidator {
     /// A validator for the issuers of `keys`, with the audiences and leeway
     /// of `settings`.
     pub(crate) fn new(settings: &ValidationSettings, keys: &IssuerKeys) -> Self {
+        crate::auth::keys::install_crypto();
         let issuers = keys
             .iter()
             .map(|(name, keys)| {

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::DecodingKey;
+
+use crate::auth::keys::parsed;
 use serde::Deserialize;
 
 /// Verification keys by `kid`.
@@ -60,6 +62,7 @@ struct RawKey {
 /// Parses a JWKS document. Fails only when the document itself is not a
 /// JSON object with a `keys` array; unusable keys are skipped.
 pub(crate) fn parse_key_set(body: &[u8]) -> Result<KeySet, NotAKeySet> {
+    parsed::install();
     let raw: RawSet = serde_json::from_slice(body)?;
     let mut keys = KeySet::new();
     for (index, value) in raw.keys.into_iter().enumerate() {
@@ -109,7 +112,7 @@ fn usable_key(value: serde_json::Value) -> Result<(String, PublishedKey), String
     if e != [0x01, 0x00, 0x01] {
         return Err(format!("kid {kid:?}: exponent is not 65537"));
     }
-    let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
+    let decoding = parsed::decoding_key(&parsed::rsa_public_key_der(&n, &e));
     Ok((
         kid,
         PublishedKey {
