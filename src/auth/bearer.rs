@@ -27,10 +27,18 @@ pub struct BearerToken {
 }
 
 impl BearerToken {
-    /// The token, without the scheme.
+    /// The token, without the scheme (checked to be UTF-8 when extracted
+    /// as a `BearerToken`; empty if a [`Credentials`] holds other bytes,
+    /// which the guard refuses).
     pub fn token(&self) -> &str {
-        // Checked to be UTF-8 when extracted.
-        std::str::from_utf8(&self.value.as_bytes()[self.token.clone()]).unwrap_or_default()
+        self.checked_token().unwrap_or_default()
+    }
+
+    /// The token, or the refusal of a header that is not UTF-8 (so not
+    /// visible ASCII either).
+    pub(crate) fn checked_token(&self) -> Result<&str, AuthError> {
+        std::str::from_utf8(&self.value.as_bytes()[self.token.clone()])
+            .map_err(|_| AuthError::InvalidRequest("Authorization header is not visible ASCII"))
     }
 
     /// `Bearer` or `DPoP`.
@@ -61,7 +69,7 @@ impl FromRequest for Credentials {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(Ok(Self(bearer_token(req.headers()))))
+        ready(Ok(Self(split_authorization(req.headers()))))
     }
 }
 
@@ -82,13 +90,22 @@ pub(crate) fn scheme_of(headers: &HeaderMap) -> Option<Scheme> {
 }
 
 /// The token carried by the request's single `Authorization` header, with
-/// its scheme (`Bearer` or `DPoP`).
+/// its scheme (`Bearer` or `DPoP`), checked to be UTF-8.
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
+    let bearer = split_authorization(headers)?;
+    bearer.checked_token()?;
+    Ok(bearer)
+}
+
+/// The request's single `Authorization` header split into scheme and
+/// token, the token not yet checked to be UTF-8
+/// ([`BearerToken::checked_token`] does, once).
 ///
 /// This runs on every protected request, so it only splits the header's
 /// bytes; the token's own syntax ([`check_b64token`]) is checked by the
 /// validator before decoding, which a token already verified (and cached)
 /// skips. The slower checks that pick an error message run only on refusal.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
+pub(crate) fn split_authorization(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION);
     let value = values.next().ok_or(AuthError::MissingCredentials)?;
     if values.next().is_some() {
@@ -121,7 +138,6 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError
     if token.is_empty() {
         return Err(refuse("empty access token"));
     }
-    std::str::from_utf8(&bytes[token.clone()]).map_err(|_| refuse("malformed access token"))?;
     Ok(BearerToken {
         value: value.clone(),
         token,

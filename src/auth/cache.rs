@@ -1,15 +1,18 @@
 //! A bounded cache of verified tokens, so that a repeated token costs a
 //! hash and a lookup instead of an RSA signature check.
 //!
-//! Entries are keyed by the whole token: the map hashes it with a fast
-//! seeded hash and then compares it byte for byte, so two tokens never share
-//! an entry whatever their hashes, and no cryptographic hash is paid per
-//! request. Entries live until the token's `exp` (plus the leeway validation
+//! Entries are keyed by the whole token: the map hashes the token's length
+//! and its last bytes (signature bytes, which no one can choose for a token
+//! that verifies, and only verified tokens are stored) with a seeded hash,
+//! then compares the whole token byte for byte. So two tokens never share
+//! an entry whatever their hashes, and neither a cryptographic hash nor a
+//! pass over the whole token is paid per request. Entries live until the token's `exp` (plus the leeway validation
 //! allows) and are only honoured while the key that signed them is still
 //! published (see [`KeyStore::still_trusts`]); an entry whose key has gone
 //! is dropped when next looked up. The cache lives in process memory only,
 //! like the token itself in the request.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -58,12 +61,47 @@ impl VerifiedToken {
 }
 
 type Entries = Cache<
-    Box<str>,
+    StoredToken,
     Arc<VerifiedToken>,
     UnitWeighter,
     RandomState,
-    DefaultLifecycle<Box<str>, Arc<VerifiedToken>>,
+    DefaultLifecycle<StoredToken, Arc<VerifiedToken>>,
 >;
+
+/// How many trailing bytes of a token its hash covers: a RS256 token ends
+/// in 342 characters of signature.
+const HASHED_TAIL: usize = 32;
+
+/// Hashes what identifies a token cheaply: its length and its tail.
+fn hash_token<H: Hasher>(token: &str, state: &mut H) {
+    state.write_usize(token.len());
+    state.write(&token.as_bytes()[token.len().saturating_sub(HASHED_TAIL)..]);
+}
+
+/// A token as the cache stores it.
+#[derive(PartialEq, Eq)]
+struct StoredToken(Box<str>);
+
+impl Hash for StoredToken {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(&self.0, state);
+    }
+}
+
+/// A token as a request presents it, looked up without copying.
+struct PresentedToken<'a>(&'a str);
+
+impl Hash for PresentedToken<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_token(self.0, state);
+    }
+}
+
+impl quick_cache::Equivalent<StoredToken> for PresentedToken<'_> {
+    fn equivalent(&self, stored: &StoredToken) -> bool {
+        *stored.0 == *self.0
+    }
+}
 
 /// Verified tokens, at most `capacity` of them (least useful evicted first).
 /// An entry is dropped when it is found expired; until then it only takes
@@ -91,11 +129,11 @@ impl TokenCache {
     /// The cached verification of `token`, if it has not expired.
     pub(crate) fn get(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         let entries = self.entries.as_ref()?;
-        let verified = entries.get(token)?;
+        let verified = entries.get(&PresentedToken(token))?;
         if verified.is_unexpired() {
             Some(verified)
         } else {
-            entries.remove(token);
+            entries.remove(&PresentedToken(token));
             None
         }
     }
@@ -103,14 +141,14 @@ impl TokenCache {
     /// Remembers a verified token.
     pub(crate) fn insert(&self, token: &str, verified: Arc<VerifiedToken>) {
         if let Some(entries) = &self.entries {
-            entries.insert(token.into(), verified);
+            entries.insert(StoredToken(token.into()), verified);
         }
     }
 
     /// Forgets a token (its key is gone).
     pub(crate) fn remove(&self, token: &str) {
         if let Some(entries) = &self.entries {
-            entries.remove(token);
+            entries.remove(&PresentedToken(token));
         }
     }
 
@@ -178,5 +216,19 @@ mod tests {
         cache.insert("a.b.c", verified(unix_now() + 3600));
         assert!(cache.get("a.b.d").is_none());
         assert!(cache.get("a.b.c").is_some());
+    }
+
+    #[test]
+    fn tokens_with_the_same_tail_and_length_are_different_entries() {
+        let tail = "s".repeat(HASHED_TAIL);
+        let (first, second) = (format!("a.b.{tail}"), format!("x.y.{tail}"));
+        let cache = TokenCache::new(10);
+        cache.insert(&first, verified(unix_now() + 3600));
+        assert!(cache.get(&second).is_none(), "same hash, other token");
+        cache.insert(&second, verified(unix_now() + 3600));
+        assert!(cache.get(&first).is_some() && cache.get(&second).is_some());
+        cache.remove(&first);
+        assert!(cache.get(&first).is_none());
+        assert!(cache.get(&second).is_some());
     }
 }

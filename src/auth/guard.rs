@@ -33,7 +33,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use actix_web_httpauth::middleware::HttpAuthentication;
 use futures_util::future::LocalBoxFuture;
 
-use crate::auth::bearer::{Credentials, bearer_token, scheme_of};
+use crate::auth::bearer::{Credentials, scheme_of, split_authorization};
 use crate::auth::cache::VerifiedToken;
 use crate::auth::dpop::{self, DPOP, DpopMode, DpopVerifier, Target};
 use crate::auth::error::{AuthError, Challenges, Refusal};
@@ -140,6 +140,7 @@ async fn authenticate(
     let dpop = req.app_data::<web::Data<DpopVerifier>>();
     let outcome: Result<AuthenticatedUser, AuthError> = async {
         let credentials = credentials.0?;
+        let token = credentials.checked_token()?;
         let validator = req
             .app_data::<web::Data<TokenValidator>>()
             .ok_or(AuthError::Misconfigured("no TokenValidator in the app data"))?;
@@ -148,7 +149,7 @@ async fn authenticate(
             .ok_or(AuthError::Misconfigured("no UserStore in the app data"))?;
         let dpop = dpop.ok_or(AuthError::Misconfigured("no DpopVerifier in the app data"))?;
         let token = match credentials.scheme() {
-            Scheme::Bearer => bearer(validator, dpop, req, credentials.token()).await?,
+            Scheme::Bearer => bearer(validator, dpop, req, token).await?,
             Scheme::Dpop => {
                 if dpop.mode() == DpopMode::Disabled {
                     return Err(AuthError::InvalidRequest(
@@ -157,7 +158,7 @@ async fn authenticate(
                 }
                 let proof = dpop::proof_header(req.headers())?;
                 let target = dpop.target(req)?;
-                let token = dpop_bound(validator, dpop, credentials.token(), proof, &target).await?;
+                let token = Box::pin(dpop_bound(validator, dpop, token, proof, &target)).await?;
                 if let Some(nonce) = dpop.next_nonce() {
                     req.extensions_mut().insert(nonce);
                 }
@@ -262,7 +263,7 @@ impl FromRequest for AuthenticatedUser {
             if let Some(user) = recorded {
                 return Ok(user);
             }
-            let credentials = Credentials(bearer_token(req.headers()));
+            let credentials = Credentials(split_authorization(req.headers()));
             let user = authenticate(&req, credentials, &IsAuthenticated).await?;
             // Marks the response private, as on a guarded route.
             req.extensions_mut().insert(user.clone());

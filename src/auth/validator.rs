@@ -213,7 +213,9 @@ impl TokenValidator {
             self.cache.remove(token);
         }
         METRICS.token_cache_lookup(false);
-        let verified = Arc::new(self.verify(token).await?);
+        // Boxed so that a cache hit's future stays small (the full check
+        // carries a key fetch).
+        let verified = Arc::new(Box::pin(self.verify(token)).await?);
         self.cache.insert(token, Arc::clone(&verified));
         Ok(verified)
     }

@@ -77,6 +77,14 @@ impl UserStore {
             self.refresh_if_due(sub, &known);
             return Ok(known.id.load(Ordering::Relaxed));
         }
+        // Boxed so that the future of every request stays small: only a
+        // first sight carries the wait for the writer.
+        Box::pin(self.record(sub)).await
+    }
+
+    /// Writes the row of `sub` (or finds it) through the writer, and
+    /// remembers the user.
+    async fn record(&self, sub: &str) -> Result<i32, DbError> {
         let (reply, written) = tokio::sync::oneshot::channel();
         let queued = Instant::now();
         self.writer.upsert(sub, Notify::Request(reply));
