@@ -722,9 +722,8 @@ def report_warm(ctx, facts, measured, peer_rows, peer_note, busy):
            "- peak RSS is the server's VmHWM after all three of our runs (one process), in MiB (raw/rss.txt).",
            "- the table's ratio divides medians of the routes, which may come from different rounds; "
            "the per-round line above pairs each round's routes.",
-           f"- the {NUSERS}-user route sets the Authorization header from Lua for every request "
-           "(benches/wrk/tokens.lua); the other routes send a fixed request, so part of the gap between the two "
-           "/api/private rows is wrk's own cost on the shared cores."]
+           f"- the {NUSERS}-user route sends requests formatted once per token at wrk's start "
+           "(benches/wrk/tokens.lua) and picks the next one from Lua; the other routes send one fixed request."]
     if peer_rows:
         md.append("- peers: gunicorn with 2 sync workers, which answer `Connection: close` (a new TCP connection per "
                   "request); their output is in raw/peers.txt, their wrk outputs and logs in raw/peers-*. "
