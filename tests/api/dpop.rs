@@ -183,6 +183,12 @@ async fn dpop(app: &TestApp, path: &str, token: &str, proof: &str) -> Reply {
     send(app, path, Some(&format!("DPoP {token}")), &[proof]).await
 }
 
+/// GET `path` with `token` under the DPoP scheme and a fresh proof by `key`
+/// for exactly that request.
+async fn dpop_get(app: &TestApp, path: &str, token: &str, key: &ClientKey) -> Reply {
+    dpop(app, path, token, &key.proof("GET", &url(app, path), token)).await
+}
+
 /// The full URL of `path` on `app`, as a proof names it.
 fn url(app: &TestApp, path: &str) -> String {
     format!("{}{path}", app.address)
@@ -217,20 +223,14 @@ async fn a_bound_token_with_its_proof_is_accepted_by_every_algorithm() {
     for (n, key) in clients.iter().enumerate() {
         let sub = format!("auth0|dpop-{}", key.alg());
         let token = bound_token(&app, &sub, key, json!({"permissions": ["read:messages"]}));
-        let reply = dpop(
-            &app,
-            "/api/me",
-            &token,
-            &key.proof("GET", &url(&app, "/api/me"), &token),
-        )
-        .await;
+        let reply = dpop_get(&app, "/api/me", &token, key).await;
         assert_eq!(reply.status, 200, "{}: {reply:?}", key.alg());
         assert_eq!(reply.json["sub"], sub);
         assert_eq!(reply.json["permissions"], json!(["read:messages"]));
         assert_eq!(reply.header("cache-control"), "no-store");
         // The same token again, from the token cache, with a new proof each time.
         for path in ["/api/private", "/api/private-scoped", "/api/private"] {
-            let reply = dpop(&app, path, &token, &key.proof("GET", &url(&app, path), &token)).await;
+            let reply = dpop_get(&app, path, &token, key).await;
             assert_eq!(reply.status, 200, "{} {path}: {reply:?}", key.alg());
         }
         assert_eq!(app.users().len(), n + 1, "one row per sub, as for Bearer");
@@ -455,31 +455,13 @@ async fn each_refusal_says_what_failed_in_the_dpop_challenge() {
 
     // The token, not the proof: invalid_token, still in the DPoP challenge.
     let stranger = bound_token(&app, "auth0|mallory", &other, json!({}));
-    let reply = dpop(
-        &app,
-        "/api/private",
-        &stranger,
-        &key.proof("GET", &target, &stranger),
-    )
-    .await;
+    let reply = dpop_get(&app, "/api/private", &stranger, &key).await;
     assert_refused(&reply, 401, "invalid_token", "DPoP", "bound to another key");
     let unbound = app.token("auth0|mallory", json!({}));
-    let reply = dpop(
-        &app,
-        "/api/private",
-        &unbound,
-        &key.proof("GET", &target, &unbound),
-    )
-    .await;
+    let reply = dpop_get(&app, "/api/private", &unbound, &key).await;
     assert_refused(&reply, 401, "invalid_token", "DPoP", "not bound to a key");
     let expired = bound_token(&app, "auth0|mallory", &key, json!({"exp": now() - 600}));
-    let reply = dpop(
-        &app,
-        "/api/private",
-        &expired,
-        &key.proof("GET", &target, &expired),
-    )
-    .await;
+    let reply = dpop_get(&app, "/api/private", &expired, &key).await;
     assert_refused(&reply, 401, "invalid_token", "DPoP", "expired");
     for cnf in [
         json!("abc"),
@@ -488,7 +470,7 @@ async fn each_refusal_says_what_failed_in_the_dpop_challenge() {
         json!({"jkt": 7}),
     ] {
         let odd = app.token("auth0|mallory", json!({"cnf": cnf}));
-        let reply = dpop(&app, "/api/private", &odd, &key.proof("GET", &target, &odd)).await;
+        let reply = dpop_get(&app, "/api/private", &odd, &key).await;
         assert_eq!(
             (reply.status, &reply.json["error"]),
             (401, &json!("invalid_token")),
@@ -591,9 +573,7 @@ async fn the_token_cache_never_lets_a_request_skip_its_proof() {
     let token = bound_token(&app, "auth0|cached", &key, json!({}));
     let target = url(&app, "/api/private");
     assert_eq!(
-        dpop(&app, "/api/private", &token, &key.proof("GET", &target, &token))
-            .await
-            .status,
+        dpop_get(&app, "/api/private", &token, &key).await.status,
         200,
         "the token is now in the cache"
     );
@@ -631,7 +611,7 @@ async fn a_forbidden_dpop_request_names_the_scope_in_the_dpop_challenge() {
         json!({"permissions": ["read:messages"]}),
     );
     let path = "/api/messages/admin";
-    let reply = dpop(&app, path, &token, &key.proof("GET", &url(&app, path), &token)).await;
+    let reply = dpop_get(&app, path, &token, &key).await;
     assert_refused(&reply, 403, "insufficient_scope", "DPoP", "read:admin-messages");
     assert!(
         reply
@@ -647,13 +627,7 @@ async fn dpop_mode_allowed_accepts_both_schemes_and_challenges_with_both() {
     let app = spawn_app(Backend::Sqlite).await;
     let key = ClientKey::es256();
     let bound = bound_token(&app, "auth0|both-1", &key, json!({}));
-    let reply = dpop(
-        &app,
-        "/api/private",
-        &bound,
-        &key.proof("GET", &url(&app, "/api/private"), &bound),
-    )
-    .await;
+    let reply = dpop_get(&app, "/api/private", &bound, &key).await;
     assert_eq!(reply.status, 200);
     let bearer = app.token("auth0|both-2", json!({}));
     assert_eq!(app.get_as("/api/private", &bearer).await.status, 200);
@@ -670,13 +644,7 @@ async fn dpop_mode_required_refuses_bearer_tokens() {
     let app = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_MODE", "required")]).await;
     let key = ClientKey::es256();
     let bound = bound_token(&app, "auth0|req-1", &key, json!({}));
-    let reply = dpop(
-        &app,
-        "/api/private",
-        &bound,
-        &key.proof("GET", &url(&app, "/api/private"), &bound),
-    )
-    .await;
+    let reply = dpop_get(&app, "/api/private", &bound, &key).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let bearer = app.token("auth0|req-2", json!({}));
     let reply = app.get_as("/api/private", &bearer).await;
@@ -694,7 +662,7 @@ async fn dpop_mode_disabled_refuses_the_dpop_scheme() {
     let key = ClientKey::es256();
     let bound = bound_token(&app, "auth0|off-1", &key, json!({}));
     let target = url(&app, "/api/private");
-    let reply = dpop(&app, "/api/private", &bound, &key.proof("GET", &target, &bound)).await;
+    let reply = dpop_get(&app, "/api/private", &bound, &key).await;
     assert_refused(
         &reply,
         401,
@@ -747,10 +715,9 @@ async fn a_full_replay_cache_answers_503_rather_than_forget_a_proof() {
     let app = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_REPLAY_CACHE_SIZE", "1")]).await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|many", &key, json!({}));
-    let target = url(&app, "/api/private");
     let mut statuses = Vec::new();
     for _ in 0..40 {
-        let reply = dpop(&app, "/api/private", &token, &key.proof("GET", &target, &token)).await;
+        let reply = dpop_get(&app, "/api/private", &token, &key).await;
         if reply.status == 503 {
             assert_eq!(reply.header("retry-after"), "1");
             assert_eq!(reply.json["error"], "temporarily_unavailable");
@@ -777,7 +744,7 @@ async fn with_a_nonce_secret_proofs_must_carry_a_nonce_the_api_issued() {
     };
 
     // The first request has no nonce: refused with one to use.
-    let reply = dpop(&app, "/api/private", &token, &key.proof("GET", &target, &token)).await;
+    let reply = dpop_get(&app, "/api/private", &token, &key).await;
     assert_refused(&reply, 401, "use_dpop_nonce", "DPoP", "DPoP-Nonce");
     let nonce = reply.header("dpop-nonce").to_owned();
     assert_eq!(nonce.len(), 32, "{reply:?}");

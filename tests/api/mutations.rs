@@ -52,15 +52,15 @@ fn apply(token: &[u8], mutations: &[Mutation]) -> Vec<u8> {
     bytes
 }
 
-#[actix_web::test]
-async fn mutated_tokens_are_never_accepted() {
-    let app = spawn_app(Backend::Sqlite).await;
-    let token = app.token("auth0|victim", json!({"permissions": ["read:messages"]}));
-    assert_eq!(app.get_as("/api/private-scoped", &token).await.status, 200);
-    let url = format!("{}/api/private-scoped", app.address);
-
-    // The runner is synchronous: it drives its requests on a runtime of its
-    // own, in a blocking thread, while this test's runtime keeps serving.
+/// Sends 300 cases of one to three mutations of `original`, each in the
+/// request `request` builds around the mutated bytes, and asserts that every
+/// one is answered 401 with a JSON body. The runner is synchronous: it drives
+/// its requests on a runtime of its own, in a blocking thread, while the
+/// test's runtime keeps serving.
+async fn every_mutation_is_refused<F>(original: Vec<u8>, request: F)
+where
+    F: Fn(&reqwest::Client, Vec<u8>) -> reqwest::RequestBuilder + Send + 'static,
+{
     let outcome = tokio::task::spawn_blocking(move || {
         let client_runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -73,19 +73,12 @@ async fn mutated_tokens_are_never_accepted() {
             ..Config::default()
         });
         runner.run(&prop::collection::vec(mutation(), 1..4), |mutations| {
-            let mutated = apply(token.as_bytes(), &mutations);
-            if mutated == token.as_bytes() {
+            let mutated = apply(&original, &mutations);
+            if mutated == original {
                 return Ok(());
             }
-            let mut value = b"Bearer ".to_vec();
-            value.extend_from_slice(&mutated);
             let status = client_runtime.block_on(async {
-                let response = client
-                    .get(&url)
-                    .header("Authorization", value)
-                    .send()
-                    .await
-                    .unwrap();
+                let response = request(&client, mutated).send().await.unwrap();
                 let status = response.status().as_u16();
                 let body = response.text().await.unwrap();
                 serde_json::from_str::<serde_json::Value>(&body)
@@ -101,6 +94,20 @@ async fn mutated_tokens_are_never_accepted() {
     if let Err(failure) = outcome {
         panic!("{failure}");
     }
+}
+
+#[actix_web::test]
+async fn mutated_tokens_are_never_accepted() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app.token("auth0|victim", json!({"permissions": ["read:messages"]}));
+    assert_eq!(app.get_as("/api/private-scoped", &token).await.status, 200);
+    let url = format!("{}/api/private-scoped", app.address);
+    every_mutation_is_refused(token.into_bytes(), move |client, mutated| {
+        let mut value = b"Bearer ".to_vec();
+        value.extend_from_slice(&mutated);
+        client.get(&url).header("Authorization", value)
+    })
+    .await;
     assert!(
         app.users().iter().all(|u| u.sub == "auth0|victim"),
         "no mutated sub was recorded"
@@ -117,47 +124,14 @@ async fn mutated_dpop_proofs_are_never_accepted() {
     // would be its first use.
     let proof = key.proof("GET", &url, &token);
     let authorization = format!("DPoP {token}");
-
-    let (outcome, url, proof, authorization) = tokio::task::spawn_blocking(move || {
-        let client_runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client = reqwest::Client::new();
-        let mut runner = TestRunner::new(Config {
-            cases: 300,
-            failure_persistence: None,
-            ..Config::default()
-        });
-        let outcome = runner.run(&prop::collection::vec(mutation(), 1..4), |mutations| {
-            let mutated = apply(proof.as_bytes(), &mutations);
-            if mutated == proof.as_bytes() {
-                return Ok(());
-            }
-            let status = client_runtime.block_on(async {
-                let response = client
-                    .get(&url)
-                    .header("Authorization", &authorization)
-                    .header("DPoP", mutated)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = response.status().as_u16();
-                let body = response.text().await.unwrap();
-                serde_json::from_str::<serde_json::Value>(&body)
-                    .map_err(|_| TestCaseError::fail(format!("{status}: not JSON: {body}")))?;
-                Ok::<u16, TestCaseError>(status)
-            })?;
-            prop_assert!(status == 401, "mutation {mutations:?} answered {status}");
-            Ok(())
-        });
-        (outcome, url, proof, authorization)
+    let (mutated_url, mutated_authorization) = (url.clone(), authorization.clone());
+    every_mutation_is_refused(proof.clone().into_bytes(), move |client, mutated| {
+        client
+            .get(&mutated_url)
+            .header("Authorization", &mutated_authorization)
+            .header("DPoP", mutated)
     })
-    .await
-    .unwrap();
-    if let Err(failure) = outcome {
-        panic!("{failure}");
-    }
+    .await;
     let original = app
         .client
         .get(&url)
