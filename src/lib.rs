@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod auth;
+mod background;
 pub mod config;
 pub mod db;
 pub mod dev;

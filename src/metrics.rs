@@ -87,6 +87,7 @@ pub(crate) struct Metrics {
     token_cache_lookups: Family<ResultLabels, Counter>,
     users_created: Counter,
     db_wait: Histogram,
+    users_batch_rows: Histogram,
     /// The counters of the hot path, resolved once: an increment is then
     /// one atomic add, with no label lookup.
     decisions: [Counter; 8],
@@ -131,6 +132,7 @@ impl Metrics {
             token_cache_lookups,
             users_created: Counter::default(),
             db_wait: latency_histogram(),
+            users_batch_rows: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
         };
         let mut registry = Registry::default();
         registry.register(
@@ -182,6 +184,11 @@ impl Metrics {
             "db_wait_duration_seconds",
             "Time a request waited for its users row to be written",
             metrics.db_wait.clone(),
+        );
+        registry.register(
+            "users_write_batch_rows",
+            "Users rows written by one transaction (group commit)",
+            metrics.users_batch_rows.clone(),
         );
         Self { registry, ..metrics }
     }
@@ -252,6 +259,11 @@ impl Metrics {
     /// Users rows created by one transaction.
     pub(crate) fn users_created(&self, rows: u64) {
         self.users_created.inc_by(rows);
+    }
+
+    /// How many rows one users transaction wrote.
+    pub(crate) fn users_batch(&self, rows: usize) {
+        self.users_batch_rows.observe(rows as f64);
     }
 
     /// How long a request waited for its users row.

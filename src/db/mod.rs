@@ -5,11 +5,13 @@
 //! PostgreSQL (several instances share one database); anything else is a
 //! SQLite file (the embedded default).
 
+mod checkpoint;
 mod error;
 mod migrate;
 mod settings;
 mod sqlite;
 
+pub(crate) use checkpoint::{CHECKPOINT_DELAY, Checkpointer};
 pub use error::DbError;
 pub use migrate::migrate;
 pub use settings::DbSettings;

@@ -22,6 +22,11 @@ use diesel::{Connection, SqliteConnection};
 
 use crate::db::error::DbError;
 
+/// Frames in the write-ahead log after which a commit checkpoints it
+/// (SQLite's `wal_autocheckpoint`, 1000 by default): a backstop, as the
+/// checkpoint thread keeps the log short (see [`Checkpointer`](crate::db::Checkpointer)).
+const WRITER_CHECKPOINT_FRAMES: u32 = 10_000;
+
 /// What tells one file from another at the same path: device and inode on
 /// Unix, creation time elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +140,8 @@ impl SqliteFile {
     fn open_existing(&self) -> Result<SqliteConnection, DbError> {
         let mut conn = SqliteConnection::establish(&existing_file_uri(&self.path))?;
         conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+            "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+             PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_FRAMES};",
             self.busy_timeout.as_millis()
         ))?;
         Ok(conn)
@@ -143,7 +149,7 @@ impl SqliteFile {
 }
 
 /// The SQLite URI that opens `path` for reading and writing but never creates it.
-fn existing_file_uri(path: &Path) -> String {
+pub(crate) fn existing_file_uri(path: &Path) -> String {
     let path = path.to_string_lossy();
     let escaped = path.replace('%', "%25").replace('?', "%3f").replace('#', "%23");
     format!("file:{escaped}?mode=rw")

@@ -21,7 +21,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use tokio::sync::oneshot;
 
-use crate::db::{DbError, DbSettings, FileChange, SqliteFile};
+use crate::db::{CHECKPOINT_DELAY, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
 use crate::metrics::METRICS;
 use crate::schema::users;
 use crate::users::row::User;
@@ -79,7 +79,7 @@ impl Writer {
                     conn: first.take(),
                 };
                 let queue = Arc::clone(&queue);
-                spawn(format!("users-writer-{n}"), move || {
+                crate::background::spawn(&format!("users-writer-{n}"), move || {
                     while let Some(batch) = take_batch(&queue.lock().unwrap_or_else(PoisonError::into_inner))
                     {
                         run(&mut db, batch);
@@ -90,9 +90,14 @@ impl Writer {
             let mut db = Sqlite {
                 file: SqliteFile::new(&settings.url, settings.connect_timeout),
                 epoch: Arc::clone(&epoch),
+                checkpointer: Checkpointer::start(
+                    settings.url.clone().into(),
+                    settings.connect_timeout,
+                    CHECKPOINT_DELAY,
+                ),
             };
             db.check()?;
-            spawn("users-writer".into(), move || {
+            crate::background::spawn("users-writer", move || {
                 while let Some(batch) = take_batch(&queue) {
                     run(&mut db, batch);
                 }
@@ -126,13 +131,6 @@ impl Writer {
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
-}
-
-fn spawn(name: String, body: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(body)
-        .expect("the users writer thread starts");
 }
 
 /// Waits for a job, then takes every job already queued behind it (up to
@@ -194,6 +192,7 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
             // compares equal to the time it was written with.
             let now = Utc::now().naive_utc();
             let now = now.with_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
+            METRICS.users_batch(subs.len());
             db.upsert_all(&subs, now)
                 .inspect(|rows| {
                     // A row first seen now was created by this transaction.
@@ -243,6 +242,7 @@ struct Sqlite {
     file: SqliteFile,
     /// Shared with [`Writer::epoch`].
     epoch: Arc<AtomicU64>,
+    checkpointer: Checkpointer,
 }
 
 impl Database for Sqlite {
@@ -266,19 +266,18 @@ impl Database for Sqlite {
         // An explicit transaction: SQLite hands out a `RETURNING` row before
         // an autocommit commits, and a failed commit (read-only file, full
         // disk) would otherwise answer 200 for a row that never landed.
-        Ok(conn.immediate_transaction(|conn| {
-            subs.iter()
-                .map(|sub| {
-                    diesel::insert_into(users::table)
-                        .values(new_row(sub, now))
-                        .on_conflict(users::sub)
-                        .do_update()
-                        .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
-                        .returning(User::as_returning())
-                        .get_result(conn)
-                })
-                .collect::<QueryResult<Vec<User>>>()
-        })?)
+        let rows: Vec<_> = subs.iter().map(|sub| new_row(sub, now)).collect();
+        let written = conn.immediate_transaction(|conn| {
+            diesel::insert_into(users::table)
+                .values(&rows)
+                .on_conflict(users::sub)
+                .do_update()
+                .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
+                .returning(User::as_returning())
+                .get_results(conn)
+        })?;
+        self.checkpointer.committed();
+        Ok(written)
     }
 
     fn ping(&mut self) -> Result<(), DbError> {

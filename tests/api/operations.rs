@@ -115,6 +115,8 @@ async fn metrics_count_requests_decisions_keys_cache_and_users_on_their_own_port
     assert_eq!(value(r#"token_cache_lookups_total{result="miss"}"#), 2.0);
     assert_eq!(value("users_created_total"), 1.0);
     assert_eq!(value("db_wait_duration_seconds_count"), 1.0);
+    assert_eq!(value("users_write_batch_rows_count"), 1.0, "one transaction");
+    assert_eq!(value("users_write_batch_rows_sum"), 1.0, "of one row");
     let jwks_url = format!("{}.well-known/jwks.json", issuer.issuer);
     assert!(
         value(&format!(
