@@ -31,7 +31,6 @@ pub use dpop::{DpopMode, DpopSettings, NonceSecret};
 pub use error::{AuthError, Challenges, Refusal};
 pub(crate) use error::{ErrorBody, with_resource_metadata};
 pub use guard::{AuthenticatedUser, MaybeAuthenticated, require};
-pub(crate) use keys::install_crypto;
 pub use keys::{IssuerKeys, KeyStore, KeyStoreSettings, PublishedKey};
 pub use permission::{AllOf, AnyOf, Denied, HasPermission, IsAuthenticated, Permission};
 pub use token::{Claims, Principal, Scheme};

@@ -46,8 +46,6 @@ impl SigningKey {
 
     /// A key from a PKCS#8 or PKCS#1 PEM document.
     pub fn from_pem(kid: impl Into<String>, pem: &str) -> Result<Self, SigningError> {
-        // jsonwebtoken fixes its crypto provider at first use: ours first.
-        crate::auth::install_crypto();
         let kid = kid.into();
         let document = pem::parse(pem)?;
         let parsed = match document.tag() {

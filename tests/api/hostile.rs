@@ -223,6 +223,34 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
                 ),
                 bad_token("exp negative", &token(json!({"exp": -1}))),
                 bad_token("nbf a string", &token(json!({"nbf": "now"}))),
+                bad_token("nbf negative", &token(json!({"nbf": -1}))),
+                bad_token("nbf a huge number", &token(json!({"nbf": 1e300}))),
+                bad_token(
+                    "nbf a fraction an hour ahead",
+                    &token(json!({"nbf": (now() + 3600) as f64 + 0.5})),
+                ),
+                bad_token(
+                    "aud a list with a number beside ours",
+                    &token(json!({"aud": [AUDIENCE, 7]})),
+                ),
+                bad_token(
+                    "aud a list with null beside ours",
+                    &token(json!({"aud": [AUDIENCE, null]})),
+                ),
+                bad_token("aud missing", &token(json!({"aud": null}))),
+                bad_token("exp missing", &token(json!({"exp": null}))),
+                bad_token("signature padded with =", &format!("{valid}==")),
+                bad_token(
+                    "signature in standard base64 (+)",
+                    &format!("{}+{}", &valid[..valid.len() - 1], &valid[valid.len() - 1..]),
+                ),
+                bad_token(
+                    "signature one byte short",
+                    &format!("{valid_header}.{}", {
+                        let (payload, _) = valid_rest.rsplit_once('.').unwrap();
+                        format!("{payload}.{}", b64(&signature_bytes[..signature_bytes.len() - 1]))
+                    }),
+                ),
                 bad_token("sub a number", &token(json!({"sub": 42}))),
                 bad_token("sub an array", &token(json!({"sub": ["auth0|a"]}))),
                 bad_token("sub empty", &token(json!({"sub": ""}))),

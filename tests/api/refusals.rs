@@ -208,6 +208,9 @@ async fn leeway_and_audience_forms_are_honoured() {
         json!({"iat": now() + 30}),
         json!({"iat": (now() - 10) as f64 + 0.25}),
         json!({"aud": ["https://other.example", AUDIENCE]}),
+        json!({"aud": [AUDIENCE, AUDIENCE]}),
+        json!({"nbf": (now() - 10) as f64 + 0.5}),
+        json!({"nbf": null}),
     ];
     for extra in accepted {
         let reply = app

@@ -7,11 +7,9 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
+use crate::auth::keys::parsed::Rs256Key;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
-
-use crate::auth::keys::parsed;
 use serde::Deserialize;
 
 /// Verification keys by `kid`.
@@ -26,7 +24,7 @@ pub(crate) struct NotAKeySet(#[from] serde_json::Error);
 /// under one `kid` are the same key only if these match.
 pub struct PublishedKey {
     /// What signatures are checked with.
-    pub(crate) decoding: DecodingKey,
+    pub(crate) verifier: Rs256Key,
     modulus: Vec<u8>,
     exponent: Vec<u8>,
 }
@@ -62,7 +60,6 @@ struct RawKey {
 /// Parses a JWKS document. Fails only when the document itself is not a
 /// JSON object with a `keys` array; unusable keys are skipped.
 pub(crate) fn parse_key_set(body: &[u8]) -> Result<KeySet, NotAKeySet> {
-    parsed::install();
     let raw: RawSet = serde_json::from_slice(body)?;
     let mut keys = KeySet::new();
     for (index, value) in raw.keys.into_iter().enumerate() {
@@ -112,11 +109,11 @@ fn usable_key(value: serde_json::Value) -> Result<(String, PublishedKey), String
     if e != [0x01, 0x00, 0x01] {
         return Err(format!("kid {kid:?}: exponent is not 65537"));
     }
-    let decoding = parsed::decoding_key(&parsed::rsa_public_key_der(&n, &e));
+    let verifier = Rs256Key::new(&n, &e).ok_or_else(|| format!("kid {kid:?}: not a usable RSA key"))?;
     Ok((
         kid,
         PublishedKey {
-            decoding,
+            verifier,
             modulus: n,
             exponent: e,
         },

@@ -11,7 +11,6 @@ mod store;
 pub(crate) use http::is_loopback;
 pub use issuers::IssuerKeys;
 pub use jwks::PublishedKey;
-pub(crate) use parsed::install as install_crypto;
 pub(crate) use store::KeyError;
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) use store::Unreachable;
