@@ -29,6 +29,10 @@ run). Tokens are minted before the timed window with the `cryptography`
 package of the peers' virtualenv (`run.py --mint-worker`, the only code here
 that is not standard library). The ceiling is printed beside the table:
 RSA-2048 verifications per second on the server's core (`openssl speed`).
+When `perf` is installed, each run also counts the server's CPU time (and
+instructions, where the machine has hardware counters) with `perf stat`, per
+request: the server's own cost, which the neighbours' load moves less than
+requests per second.
 Writes results/cold.md, results/cold.json, results/cold-requests-per-second.svg.
 
 Raw wrk outputs and server logs go to results/raw/ (git-ignored). The exit
@@ -1016,10 +1020,84 @@ def cold_wrk(ctx, url, tokens_file, count, raw_name):
     return rec
 
 
-def cold_passes(ctx, stack, base, token_sets, users=None):
+def process_tree(pid):
+    """`pid` and every process descending from it (gunicorn's workers)."""
+    children = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo += children.get(p, [])
+    return tree
+
+
+class CpuCount:
+    """`perf stat` on a server's processes through one cold run: the CPU time
+    they used, which the neighbours' load moves less than requests per
+    second (it is the server's own cost, not its share of the core), and
+    their instructions where the machine has hardware counters (virtual
+    machines often have none). Nothing (and no failure) when perf is
+    missing or cannot attach."""
+
+    EVENTS = "task-clock,instructions:u,instructions:k"
+
+    def __init__(self, ctx, pid, name):
+        self.proc, self.out = None, ctx.raw / f"perf-{name}.csv"
+        if pid is None or not shutil.which("perf"):
+            return
+        pids = ",".join(map(str, process_tree(pid)))
+        self.proc = subprocess.Popen(["perf", "stat", "-x,", "-e", self.EVENTS, "-p", pids, "-o", str(self.out)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def finish(self, requests):
+        """Per request: CPU microseconds, and user and kernel instructions
+        when counted; {} if perf did not run."""
+        if self.proc is None:
+            return {}
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return {}
+        counts = {}
+        for line in self.out.read_text(errors="replace").splitlines():
+            fields = line.split(",")
+            if len(fields) > 2 and fields[2] in self.EVENTS.split(","):
+                try:
+                    counts[fields[2]] = float(fields[0])
+                except ValueError:
+                    pass  # "<not counted>"
+        if "task-clock" not in counts or not requests:
+            return {}
+        per = {"cpu_us": counts["task-clock"] * 1000 / requests}  # task-clock is in ms
+        if "instructions:u" in counts and "instructions:k" in counts:
+            per["instructions_user"] = counts["instructions:u"] / requests
+            per["instructions_kernel"] = counts["instructions:k"] / requests
+        return per
+
+
+def per_request_text(per):
+    """The log's words for a run's per-request cost."""
+    if not per:
+        return ""
+    text = f", {per['cpu_us']:.1f} µs CPU a request"
+    if "instructions_user" in per:
+        text += f" ({per['instructions_user']:.0f} + {per['instructions_kernel']:.0f} instructions, user + kernel)"
+    return text
+
+
+def cold_passes(ctx, stack, base, token_sets, pid, users=None):
     """The three passes of one stack: warm-up (discarded), new users, known
-    users with new tokens. `users` (ours only) counts the users rows: rows
-    created must equal the 200s answered (none in the known-users pass)."""
+    users with new tokens, with the server's (`pid`) CPU counted through
+    each. `users` (ours only) counts the users rows: rows created must equal
+    the 200s answered (none in the known-users pass)."""
     label = COLD_LABELS[stack]
     status = http_get(f"{base}/api/private")[0]
     if status != 401:
@@ -1031,7 +1109,9 @@ def cold_passes(ctx, stack, base, token_sets, users=None):
             continue
         rows_before = users() if users else None
         log(f"{label}: cold {COLD_KINDS[kind]}, {count} tokens")
+        cpu = CpuCount(ctx, pid, f"cold-{stack}-{kind}")
         rec = cold_wrk(ctx, f"{base}/api/private", path, count, f"cold-{stack}-{kind}.txt")
+        rec["per_request"] = cpu.finish(rec["answered"])
         if users:
             expected = rec["ok200"] if kind in ("warmup", "new") else 0
             created = None
@@ -1046,7 +1126,8 @@ def cold_passes(ctx, stack, base, token_sets, users=None):
                                        f"({rec['ok200']} 200s answered)")
         log(f"{label}: {COLD_KINDS[kind]}: {rec['rps']:.0f} req/s over {rec['window_s']:.2f} s, "
             f"p50 {rec['p50_us'] / 1000:.2f} ms, p99 {rec['p99_us'] / 1000:.2f} ms, 200s {rec['ok200']}/{count}"
-            + (f", rows created {rec['rows_created']}" if users else ""))
+            + (f", rows created {rec['rows_created']}" if users else "")
+            + per_request_text(rec["per_request"]))
         runs[kind] = rec
         if rec["problems"]:
             raise BenchError(f"{COLD_KINDS[kind]}: " + "; ".join(rec["problems"]))
@@ -1087,7 +1168,8 @@ def cold_ours(ctx, stack, work, minter):
         issuer = (data_dir / "issuer").read_text().strip()
         kid = published_kid(f"{base}/.well-known/jwks.json")
         sets = minter.token_sets(data_dir / "signing-key.pem", kid, issuer, OUR_AUDIENCE, work)
-        result["runs"] = cold_passes(ctx, stack, base, sets, users=lambda: len(users_jsonl(ctx, env, work)))
+        result["runs"] = cold_passes(ctx, stack, base, sets, server.pid,
+                                     users=lambda: len(users_jsonl(ctx, env, work)))
         if not server.alive():
             raise BenchError(f"the server died during the run:\n{server.output()}")
         result["peak_rss_mb"] = round(vm_hwm_kb(server.pid) / 1024, 1)
@@ -1163,7 +1245,7 @@ def cold_peer(ctx, stack, issuer, token_sets, work):
     result = {"stack": stack, "label": COLD_LABELS[stack],
               "server_command": f"ISSUER={issuer} AUDIENCE={PEER_AUDIENCE} "
                                 + " ".join(f"{k}={v}" for k, v in extra.items()) + " " + " ".join(cmd)}
-    result["runs"] = cold_passes(ctx, stack, base, token_sets)
+    result["runs"] = cold_passes(ctx, stack, base, token_sets, server.pid)
     if not server.alive():
         raise BenchError(f"{stack} died during the run:\n{server.output()}")
     ctx.stop(server)
@@ -1298,6 +1380,18 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
         chart_rows += [{"server": r["label"], "route": "· new users", "rps": new["rps"]},
                        {"server": r["label"], "route": "· known users, new tokens", "rps": known["rps"]}]
     table = "\n".join(table)
+    cost = ["| stack | server CPU µs a request, new users | known users, new tokens |", "|---|---:|---:|"]
+    for r in results:
+        pr = [r["runs"][k].get("per_request") for k in ("new", "known")] if "error" not in r else [None]
+        if all(pr):
+            cells = []
+            for p in pr:
+                cell = f"{p['cpu_us']:.1f}"
+                if "instructions_user" in p:
+                    cell += f" ({p['instructions_user'] / 1000:.0f}k + {p['instructions_kernel'] / 1000:.0f}k instr.)"
+                cells.append(cell)
+            cost.append(f"| {r['label']} | {cells[0]} | {cells[1]} |")
+    cost = "\n".join(cost) if len(cost) > 2 else ""
     where = "on the server's core" if ctx.pin else "on one core"
     rsa_line = (f"RSA-2048 {where} (`{rsa['command']}`): {rsa['verify_per_s']:.0f} verify/s "
                 f"({1e6 / rsa['verify_per_s']:.1f} µs each), the floor cost of a new token: no row can "
@@ -1333,6 +1427,10 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
           f"Each token used once: {a.cold_tokens} tokens per run, none sent twice, none beyond the list; "
           "req/s over the window from the first request to the last response; p99 shown as new users / "
           "known users.", "", table, "", rsa_line, ""]
+    if cost:
+        md += ["What each request cost the server's processes: their CPU time through each run (`perf stat`), "
+               "divided by the requests. The machine's other load moves it less than requests per second.",
+               "", cost, ""]
     md += [line + "\n" for line in rows_lines + failures]
     md += ["![cold path requests per second](cold-requests-per-second.svg)", ""]
     md += machine_lines(ctx, facts, "every server pinned to core 0 with one worker (Flask: gunicorn, one sync "
@@ -1369,6 +1467,9 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
     print()
     print(table)
     print()
+    if cost:
+        print(cost)
+        print()
     print(rsa_line)
     for line in rows_lines + failures:
         print(line)
