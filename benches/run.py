@@ -23,7 +23,8 @@ SQLite and on PostgreSQL and for the peers in ../shared/peers (jwt-authorizer
 on axum, express-oauth2-jwt-bearer, Flask + Authlib), each server on core 0
 and wrk on core 1. Two measured runs per stack after a short cold warm-up:
 "new users" (every token a new sub) and "known users, new tokens" (the same
-subs again, with tokens never seen: another jti). On ours, the users rows
+subs again, with tokens never seen: another jti); then, for a warm figure
+under the same pinning, one of those tokens repeated for --duration s. On ours, the users rows
 created must equal the 200s answered in every run (none in the known-users
 run). Tokens are minted before the timed window with the `cryptography`
 package of the peers' virtualenv (`run.py --mint-worker`, the only code here
@@ -1131,7 +1132,39 @@ def cold_passes(ctx, stack, base, token_sets, pid, users=None):
         runs[kind] = rec
         if rec["problems"]:
             raise BenchError(f"{COLD_KINDS[kind]}: " + "; ".join(rec["problems"]))
+    path, count = token_sets["known"]
+    if count:
+        with open(path) as tokens:
+            runs["repeat"] = repeat_pass(ctx, stack, base, tokens.readline().strip(), pid)
     return runs
+
+
+def repeat_pass(ctx, stack, base, token, pid):
+    """The warm path under the cold part's pinning: one token, already
+    verified in the known-users pass, sent on every request for --duration
+    (after --warmup), so that every stack, the non-Python peers too, has a
+    repeated-token figure beside its cold ones."""
+    a, label = ctx.args, COLD_LABELS[stack]
+    t = ctx.wrk_threads
+    opts = [f"-t{t}", f"-c{a.conns}", "-s", str(REPORT_LUA), "-H", f"Authorization: Bearer {token}"]
+    log(f"{label}: one repeated token, warm-up {a.warmup}s, then {a.duration}s")
+    run_wrk(ctx, [*opts, f"-d{a.warmup}s", f"{base}/api/private"])
+    cpu = CpuCount(ctx, pid, f"cold-{stack}-repeat")
+    args = [*opts, f"-d{a.duration}s", "--latency", f"{base}/api/private"]
+    out = run_wrk(ctx, args)
+    (ctx.raw / f"cold-{stack}-repeat.txt").write_text(out)
+    kv = parse_kv_line(out, "WRK")
+    if kv is None:
+        raise BenchError(f"no WRK summary line from wrk for {label}'s repeated token:\n{out}")
+    rec = {"rps": float(kv["rps"]), "p99_us": int(kv["p99_us"]), "non2xx": int(kv["non2xx"]),
+           "requests": int(kv["requests"]),
+           "command": " ".join(ctx.wrk_pin + ["wrk", shell_join(args)]).replace(token, "$TOKEN")}
+    rec["per_request"] = cpu.finish(rec["requests"])
+    log(f"{label}: one repeated token: {rec['rps']:.0f} req/s, p99 {rec['p99_us'] / 1000:.2f} ms, "
+        f"non-2xx {rec['non2xx']}" + per_request_text(rec["per_request"]))
+    if rec["non2xx"]:
+        raise BenchError(f"{label}: {rec['non2xx']} non-2xx answers to a repeated valid token")
+    return rec
 
 
 def psql(server_url, sql):
@@ -1367,22 +1400,26 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
     """The cold table (printed and in cold.md), cold.json and the chart."""
     a = ctx.args
     busy_before, load_before, busy_after = busy
-    table = ["| stack | cold req/s, new users | cold req/s, known users, new tokens | cold p99 |",
-             "|---|---:|---:|---:|"]
+    table = ["| stack | cold req/s, new users | cold req/s, known users, new tokens | cold p99 "
+             "| warm req/s, one repeated token |",
+             "|---|---:|---:|---:|---:|"]
     chart_rows = []
     for r in results:
         if "error" in r:
-            table.append(f"| {r['label']} | FAILED | FAILED | n/a |")
+            table.append(f"| {r['label']} | FAILED | FAILED | n/a | FAILED |")
             continue
-        new, known = r["runs"]["new"], r["runs"]["known"]
+        new, known, repeat = r["runs"]["new"], r["runs"]["known"], r["runs"].get("repeat")
         table.append(f"| {r['label']} | {new['rps']:.0f} | {known['rps']:.0f} | "
-                     f"{new['p99_us'] / 1000:.2f} / {known['p99_us'] / 1000:.2f} ms |")
+                     f"{new['p99_us'] / 1000:.2f} / {known['p99_us'] / 1000:.2f} ms | "
+                     + (f"{repeat['rps']:.0f} |" if repeat else "n/a |"))
         chart_rows += [{"server": r["label"], "route": "· new users", "rps": new["rps"]},
                        {"server": r["label"], "route": "· known users, new tokens", "rps": known["rps"]}]
     table = "\n".join(table)
-    cost = ["| stack | server CPU µs a request, new users | known users, new tokens |", "|---|---:|---:|"]
+    cost = ["| stack | server CPU µs a request, new users | known users, new tokens | one repeated token |",
+            "|---|---:|---:|---:|"]
     for r in results:
-        pr = [r["runs"][k].get("per_request") for k in ("new", "known")] if "error" not in r else [None]
+        pr = ([r["runs"].get(k, {}).get("per_request") for k in ("new", "known", "repeat")]
+              if "error" not in r else [None])
         if all(pr):
             cells = []
             for p in pr:
@@ -1390,7 +1427,7 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
                 if "instructions_user" in p:
                     cell += f" ({p['instructions_user'] / 1000:.0f}k + {p['instructions_kernel'] / 1000:.0f}k instr.)"
                 cells.append(cell)
-            cost.append(f"| {r['label']} | {cells[0]} | {cells[1]} |")
+            cost.append(f"| {r['label']} | " + " | ".join(cells) + " |")
     cost = "\n".join(cost) if len(cost) > 2 else ""
     where = "on the server's core" if ctx.pin else "on one core"
     rsa_line = (f"RSA-2048 {where} (`{rsa['command']}`): {rsa['verify_per_s']:.0f} verify/s "
@@ -1443,7 +1480,9 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
            ""]
     md += [f"- {r['label']}: `{r['server_command']}`" for r in results if "server_command" in r]
     md += ["", "Runs of each stack, in order: a warm-up pass of new tokens (discarded), new users, known users "
-           "with new tokens (-d is only a bound: run.py interrupts wrk when every thread is done):", "", "```"]
+           "with new tokens (-d is only a bound: run.py interrupts wrk when every thread is done), then one "
+           "token of the known-users pass repeated for the warm column (after a discarded warm-up of the same "
+           "command with the warm-up duration):", "", "```"]
     for r in results:
         if r.get("runs"):
             md.append(f"# {r['label']}")

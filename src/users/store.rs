@@ -202,6 +202,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_storm_of_first_sights_writes_every_row_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let subs: Vec<String> = (0..2500).map(|i| format!("auth0|storm-{i}")).collect();
+        let ids = join_all(subs.iter().map(|sub| store.id_of(sub))).await;
+        let mut ids: Vec<i32> = ids.into_iter().map(Result::unwrap).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), subs.len(), "one id per sub");
+        let rows = list(&DbSettings::new(dir.path().join("users.db").to_string_lossy())).unwrap();
+        let mut written: Vec<String> = rows.into_iter().map(|user| user.sub).collect();
+        written.sort();
+        let mut expected = subs.clone();
+        expected.sort();
+        assert_eq!(written, expected);
+    }
+
+    #[tokio::test]
     async fn concurrent_first_sights_of_one_sub_make_one_row() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());

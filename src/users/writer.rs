@@ -1,8 +1,8 @@
 //! Writing users rows with group commit. Requests that meet a `sub` at the
-//! same moment have their rows written together, in one transaction, by a
-//! writer thread that owns its connection: on SQLite one writer (SQLite has
-//! one write lock; connections racing for it only wait on each other), on
-//! PostgreSQL `pool_size` writers, each sending one multi-row upsert.
+//! same moment have their rows written together, in one transaction (one
+//! multi-row upsert), by a writer thread that owns its connection: on SQLite
+//! one writer (SQLite has one write lock; connections racing for it only
+//! wait on each other), on PostgreSQL `pool_size` writers.
 //!
 //! A request is answered only after the transaction holding its row has
 //! committed, so a 200 never stands for a row that is not there. Writing
@@ -26,8 +26,8 @@ use crate::metrics::METRICS;
 use crate::schema::users;
 use crate::users::row::User;
 
-/// Most rows in one transaction (PostgreSQL binds three parameters a row,
-/// and allows 65 535).
+/// Most rows in one transaction (three parameters a row: PostgreSQL allows
+/// 65 535 in a statement, SQLite 32 766).
 const MAX_BATCH: usize = 1000;
 
 /// How often an idle writer looks at its database (the SQLite file).
@@ -237,6 +237,21 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
     }
 }
 
+/// The statement of a batch on either database: each row inserted, or the
+/// row already there given the new `last_seen_at`, and every row returned.
+/// A macro because diesel's statement types differ per backend.
+macro_rules! upsert_returning {
+    ($rows:expr, $conn:expr) => {
+        diesel::insert_into(users::table)
+            .values($rows)
+            .on_conflict(users::sub)
+            .do_update()
+            .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
+            .returning(User::as_returning())
+            .get_results($conn)
+    };
+}
+
 /// The server's SQLite file.
 struct Sqlite {
     file: SqliteFile,
@@ -267,15 +282,7 @@ impl Database for Sqlite {
         // an autocommit commits, and a failed commit (read-only file, full
         // disk) would otherwise answer 200 for a row that never landed.
         let rows: Vec<_> = subs.iter().map(|sub| new_row(sub, now)).collect();
-        let written = conn.immediate_transaction(|conn| {
-            diesel::insert_into(users::table)
-                .values(&rows)
-                .on_conflict(users::sub)
-                .do_update()
-                .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
-                .returning(User::as_returning())
-                .get_results(conn)
-        })?;
+        let written = conn.immediate_transaction(|conn| upsert_returning!(&rows, conn))?;
         self.checkpointer.committed();
         Ok(written)
     }
@@ -326,15 +333,7 @@ impl Database for Postgres {
     fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<User>, DbError> {
         let rows: Vec<_> = subs.iter().map(|sub| new_row(sub, now)).collect();
         // One statement: atomic, committed before its rows come back.
-        self.with_retry(|conn| {
-            diesel::insert_into(users::table)
-                .values(&rows)
-                .on_conflict(users::sub)
-                .do_update()
-                .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
-                .returning(User::as_returning())
-                .get_results(conn)
-        })
+        self.with_retry(|conn| upsert_returning!(&rows, conn))
     }
 
     fn ping(&mut self) -> Result<(), DbError> {
