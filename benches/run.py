@@ -44,6 +44,7 @@ peer comparison failed.
 """
 import argparse
 import datetime
+import hashlib
 import json
 import os
 import platform
@@ -199,6 +200,10 @@ def parse_args(argv):
                    default=env_default("COLD_WARMUP_TOKENS", 2000, non_negative),
                    help="cold path: tokens of the discarded warm-up pass per stack, 0 for none "
                         "(env COLD_WARMUP_TOKENS; default %(default)s)")
+    p.add_argument("--cold-subs", choices=["sequential", "random"], default="sequential",
+                   help="cold path: subs cold-1..cold-N (neighbours in the users index), or random "
+                        "auth0|<24 hex> as Auth0 issues them (each new row on its own index page) "
+                        "(default: %(default)s)")
     p.add_argument("--cold-timeout", type=positive, default=600, metavar="S",
                    help="cold path: most seconds one run may take before it counts as failed (default %(default)s)")
     p.add_argument("--issuer-port", type=positive, default=9999,
@@ -455,6 +460,8 @@ def command_line(args):
         parts.append(f"--stacks {','.join(args.stacks)}")
     if args.only != "warm":
         parts += [f"--cold-tokens {args.cold_tokens}", f"--cold-warmup-tokens {args.cold_warmup_tokens}"]
+        if args.cold_subs != "sequential":
+            parts.append(f"--cold-subs {args.cold_subs}")
     return " ".join(parts)
 
 
@@ -839,7 +846,12 @@ def mint_worker():
     for job in spec["jobs"]:
         with open(job["out"], "w") as f:
             for i in range(job["start"], job["start"] + job["count"]):
-                claims = {"iss": spec["iss"], "sub": f"{job['sub_prefix']}{i}", "aud": spec["aud"],
+                sub = f"{job['sub_prefix']}{i}"
+                if spec.get("random_subs"):
+                    # As Auth0 makes them (a connection, then 24 hex digits), the same for
+                    # the same prefix and i, so that the known-users pass finds the rows.
+                    sub = "auth0|" + hashlib.sha256(sub.encode()).hexdigest()[:24]
+                claims = {"iss": spec["iss"], "sub": sub, "aud": spec["aud"],
                           "iat": spec["iat"], "exp": spec["exp"], "jti": f"{job['jti_prefix']}{i}"}
                 signing_input = header + "." + b64url(json.dumps(claims, separators=(",", ":")).encode())
                 sig = key.sign(signing_input.encode("ascii"), pad, sha)
@@ -859,8 +871,9 @@ class Minter:
         """{kind: (path, count)} for warmup/new/known, minted once per (issuer,
         audience, key id) and reused for every stack that trusts them: each
         stack is a fresh process with an empty cache, so the tokens are new to it.
-        new: subs cold-1..N; known: the same subs, other jti; warmup: subs coldwarm-i."""
-        ident = (iss, aud, kid, str(key_path))
+        new: subs cold-1..N; known: the same subs, other jti; warmup: subs coldwarm-i
+        (with --cold-subs random, each hashed into auth0|<24 hex digits>)."""
+        ident = (iss, aud, kid, str(key_path), self.ctx.args.cold_subs)
         if ident in self.cache:
             return self.cache[ident]
         a = self.ctx.args
@@ -871,7 +884,7 @@ class Minter:
         workers = max(1, os.cpu_count() or 1)
         now = int(time.time())
         specs = [{"key": str(key_path), "kid": kid, "iss": iss, "aud": aud, "iat": now, "exp": now + 4 * 3600,
-                  "jobs": []} for _ in range(workers)]
+                  "random_subs": a.cold_subs == "random", "jobs": []} for _ in range(workers)]
         parts = {}
         for kind, (sub_prefix, jti_prefix, count) in plan.items():
             parts[kind] = []
@@ -1490,7 +1503,8 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
             md.append(rec["command"].replace(str(HERE) + "/", "benches/").replace(str(work), "<tmp>"))
     md += ["```", "", "## Notes", "",
            "- tokens: RS256, header {alg, typ, kid} with the kid the server publishes, claims {iss, sub, aud, iat, "
-           "exp, jti}; new users: subs cold-1..cold-N; known users: the same subs, another jti (so a new token "
+           "exp, jti}; new users: subs cold-1..cold-N" + (" hashed into auth0|<24 hex digits>" if a.cold_subs == "random"
+                                                            else "") + "; known users: the same subs, another jti (so a new token "
            "and a new signature check, but the row exists); minted before the timed window.",
            "- the peers have no users table: for them both columns measure the same work, run twice.",
            "- the window and the counts come from benches/wrk/cold.lua (CLOCK_MONOTONIC through LuaJIT's FFI); "
