@@ -4,9 +4,12 @@
 //! two `fsync`s) from inside a commit once the log passes 1000 pages, so
 //! the request whose row closes that commit waits for the disk. Here a
 //! thread of its own does it instead, a moment after commits have been
-//! signalled; the writer's own automatic checkpoint stays as a backstop,
-//! at ten times the usual size, for a log that the thread cannot keep
-//! short (a storm that never pauses).
+//! signalled ([`CHECKPOINT_PACE`]); the writer's own automatic checkpoint
+//! stays as a backstop, at ten times the usual size. A log is only
+//! restarted from its start once a checkpoint has copied all of it, which
+//! commits that never pause do not allow: then the log grows to the
+//! backstop, and the thread checkpoints ten times as often so that the
+//! writer's checkpoint, when it comes, has little left to copy.
 //!
 //! Each checkpoint opens a connection to whichever file is at the path
 //! and closes it again, so this thread holds no file open and follows no
@@ -19,14 +22,45 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, SqliteConnection};
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
 use crate::db::error::DbError;
 use crate::db::sqlite::existing_file_uri;
 
-/// How long after a signalled commit the checkpoint runs, so that one
-/// checkpoint covers the commits of that moment.
-pub(crate) const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+/// How soon after a signalled commit the checkpoint runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    /// While the log stays short: one checkpoint covers the commits of that
+    /// moment, and a quiet server pays few `fsync`s.
+    pub(crate) calm: Duration,
+    /// Once a checkpoint has found [`STORM_FRAMES`] or more in the log:
+    /// commits keep coming, so the log is never restarted and grows towards
+    /// the writer's backstop. Checkpointing often keeps the part not yet
+    /// copied short, and with it the writer's own checkpoint when it comes.
+    pub(crate) storm: Duration,
+}
+
+/// The server's pace.
+pub(crate) const CHECKPOINT_PACE: Pace = Pace {
+    calm: Duration::from_millis(100),
+    storm: Duration::from_millis(10),
+};
+
+/// Frames in the log from which a storm is assumed (SQLite's own automatic
+/// checkpoint starts at 1000).
+const STORM_FRAMES: i64 = 1000;
+
+impl Pace {
+    /// The delay before the next checkpoint, given the frames the last one
+    /// found in the log.
+    fn after(self, log_frames: i64) -> Duration {
+        if log_frames >= STORM_FRAMES {
+            self.storm
+        } else {
+            self.calm
+        }
+    }
+}
 
 /// The sending side: wakes the checkpoint thread. Dropping it ends the thread.
 pub(crate) struct Checkpointer {
@@ -36,14 +70,14 @@ pub(crate) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread that checkpoints the file at `path`, `delay` after
-    /// a commit is signalled.
-    pub(crate) fn start(path: PathBuf, busy_timeout: Duration, delay: Duration) -> Self {
+    /// Starts the thread that checkpoints the file at `path` after signalled
+    /// commits, at `pace`.
+    pub(crate) fn start(path: PathBuf, busy_timeout: Duration, pace: Pace) -> Self {
         // One pending signal is enough: it stands for every commit until
         // the thread takes it.
         let (commits, signals) = std::sync::mpsc::sync_channel(1);
         let _thread = crate::background::spawn("users-checkpoint", move || {
-            run(&path, busy_timeout, delay, &signals)
+            run(&path, busy_timeout, pace, &signals)
         });
         Self {
             commits,
@@ -65,15 +99,17 @@ impl Checkpointer {
     }
 }
 
-fn run(path: &Path, busy_timeout: Duration, delay: Duration, signals: &Receiver<()>) {
+fn run(path: &Path, busy_timeout: Duration, pace: Pace, signals: &Receiver<()>) {
+    let mut delay = pace.calm;
     while signals.recv().is_ok() {
         std::thread::sleep(delay);
         let closing = matches!(signals.try_recv(), Err(TryRecvError::Disconnected));
-        if let Err(err) = checkpoint(path, busy_timeout) {
-            log::warn!(
+        match checkpoint(path, busy_timeout) {
+            Ok(log_frames) => delay = pace.after(log_frames),
+            Err(err) => log::warn!(
                 "cannot checkpoint the write-ahead log of {}: {err}",
                 path.display()
-            );
+            ),
         }
         if closing {
             break;
@@ -81,15 +117,21 @@ fn run(path: &Path, busy_timeout: Duration, delay: Duration, signals: &Receiver<
     }
 }
 
+/// What `PRAGMA wal_checkpoint` answers.
+#[derive(diesel::QueryableByName)]
+struct Checkpointed {
+    /// Frames in the log.
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    log: i64,
+}
+
 /// Copies into the file at `path` what its log holds, without waiting for
-/// or blocking its writer (`PASSIVE`).
-fn checkpoint(path: &Path, busy_timeout: Duration) -> Result<(), DbError> {
+/// or blocking its writer (`PASSIVE`); returns the frames in the log.
+fn checkpoint(path: &Path, busy_timeout: Duration) -> Result<i64, DbError> {
     let mut conn = SqliteConnection::establish(&existing_file_uri(path))?;
-    conn.batch_execute(&format!(
-        "PRAGMA busy_timeout = {}; PRAGMA wal_checkpoint(PASSIVE);",
-        busy_timeout.as_millis()
-    ))?;
-    Ok(())
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {};", busy_timeout.as_millis()))?;
+    let done: Checkpointed = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(&mut conn)?;
+    Ok(done.log)
 }
 
 #[cfg(test)]
@@ -97,6 +139,33 @@ mod tests {
     use super::*;
     use crate::db::{DbSettings, SqliteFile, migrate};
     use std::time::Instant;
+
+    const AT_ONCE: Pace = Pace {
+        calm: Duration::ZERO,
+        storm: Duration::ZERO,
+    };
+
+    #[test]
+    fn a_long_log_brings_the_next_checkpoint_closer() {
+        assert_eq!(CHECKPOINT_PACE.after(0), CHECKPOINT_PACE.calm);
+        assert_eq!(CHECKPOINT_PACE.after(STORM_FRAMES - 1), CHECKPOINT_PACE.calm);
+        assert_eq!(CHECKPOINT_PACE.after(STORM_FRAMES), CHECKPOINT_PACE.storm);
+        assert!(CHECKPOINT_PACE.storm < CHECKPOINT_PACE.calm);
+    }
+
+    #[test]
+    fn a_checkpoint_reports_the_frames_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, mut file) = migrated(dir.path());
+        insert_rows(&mut file, 2000);
+        let frames = checkpoint(&path, Duration::from_secs(1)).unwrap();
+        assert!(frames > 0, "{frames}");
+        assert_eq!(
+            checkpoint(&path, Duration::from_secs(1)).unwrap(),
+            frames,
+            "nothing written since"
+        );
+    }
 
     /// A migrated file, and the writer's connection to it (with its
     /// automatic checkpoint as the server sets it).
@@ -140,7 +209,7 @@ mod tests {
         let (path, mut file) = migrated(dir.path());
         insert_rows(&mut file, 2000);
         let before = file_len(&path);
-        let checkpointer = Checkpointer::start(path.clone(), Duration::from_secs(1), Duration::ZERO);
+        let checkpointer = Checkpointer::start(path.clone(), Duration::from_secs(1), AT_ONCE);
         assert_eq!(
             file_len(&path),
             before,
@@ -176,7 +245,7 @@ mod tests {
     fn a_missing_file_is_not_created() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("users.db");
-        let checkpointer = Checkpointer::start(path.clone(), Duration::from_secs(1), Duration::ZERO);
+        let checkpointer = Checkpointer::start(path.clone(), Duration::from_secs(1), AT_ONCE);
         checkpointer.committed();
         checkpointer.stop();
         assert!(!path.exists(), "no database file appears at the path");

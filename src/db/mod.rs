@@ -11,7 +11,7 @@ mod migrate;
 mod settings;
 mod sqlite;
 
-pub(crate) use checkpoint::{CHECKPOINT_DELAY, Checkpointer};
+pub(crate) use checkpoint::{CHECKPOINT_PACE, Checkpointer};
 pub use error::DbError;
 pub use migrate::migrate;
 pub use settings::DbSettings;

@@ -21,7 +21,7 @@ use diesel::prelude::*;
 use diesel::upsert::excluded;
 use tokio::sync::oneshot;
 
-use crate::db::{CHECKPOINT_DELAY, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
+use crate::db::{CHECKPOINT_PACE, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
 use crate::metrics::METRICS;
 use crate::schema::users;
 use crate::users::row::User;
@@ -93,7 +93,7 @@ impl Writer {
                 checkpointer: Checkpointer::start(
                     settings.url.clone().into(),
                     settings.connect_timeout,
-                    CHECKPOINT_DELAY,
+                    CHECKPOINT_PACE,
                 ),
             };
             db.check()?;
