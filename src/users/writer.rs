@@ -192,9 +192,9 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
             // compares equal to the time it was written with.
             let now = Utc::now().naive_utc();
             let now = now.with_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
-            METRICS.users_batch(subs.len());
             db.upsert_all(&subs, now)
                 .inspect(|rows| {
+                    METRICS.users_batch(rows.len());
                     // A row first seen now was created by this transaction.
                     let created = rows.iter().filter(|user| user.created_at == now).count();
                     METRICS.users_created(created as u64);
