@@ -218,6 +218,9 @@ def parse_args(argv):
                         "virtualenv, $PEERS_VENV or /tmp/peers-venv, created with their setup.sh)")
     p.add_argument("--results-dir", type=Path, default=HERE / "results", metavar="DIR",
                    help="where results and raw/ go (default: benches/results; use another for smoke runs)")
+    p.add_argument("--perf-record", action="store_true",
+                   help="cold path: also `perf record -g` each server through each run, into "
+                        "raw/perf-<run>.data, for `perf report -i` (where the time goes)")
     p.add_argument("--no-build", action="store_true",
                    help="skip `cargo build --release --locked` (the binary must exist)")
     return p.parse_args(argv)
@@ -336,6 +339,7 @@ class Context:
         self.results = args.results_dir.resolve()
         self.raw = self.results / "raw"
         self.raw.mkdir(parents=True, exist_ok=True)
+        self.perf_record = args.perf_record and shutil.which("perf") is not None
         # With PIN=1 the server runs one worker on core 0 and wrk one thread on
         # core 1, so that the load generator never steals the server's CPU
         # (unpinned, the two fight over both cores and p99 measures the scheduler).
@@ -485,11 +489,11 @@ def app(ctx, env, workdir, *args):
     return run([str(ctx.bin), *args], env=env, cwd=workdir).stdout
 
 
-def start_ours(ctx, name, database_url, workdir, data_dir, log_path):
+def start_ours(ctx, name, database_url, workdir, data_dir, log_path, **extra_env):
     """`dev` on 127.0.0.1:PORT (pinned with one worker under PIN=1), ready on /readyz."""
     if port_in_use(ctx.args.port):
         raise BenchError(f"something already listens on 127.0.0.1:{ctx.args.port}; pass --port")
-    env = our_env(ctx, database_url)
+    env = dict(our_env(ctx, database_url), **extra_env)
     s = ctx.start(name, [*ctx.server_pin, str(ctx.bin), "dev", "--data-dir", str(data_dir)], env, workdir, log_path)
     s.wait_http(f"http://127.0.0.1:{ctx.args.port}/readyz", 30)
     return s
@@ -1066,31 +1070,50 @@ class CpuCount:
         if pid is None or not shutil.which("perf"):
             return
         pids = ",".join(map(str, process_tree(pid)))
-        self.proc = subprocess.Popen(["perf", "stat", "-x,", "-e", self.EVENTS, "-p", pids, "-o", str(self.out)],
+        self.proc = subprocess.Popen(["perf", "stat", "--per-thread", "-x,", "-e", self.EVENTS, "-p", pids,
+                                      "-o", str(self.out)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.record = None
+        if ctx.perf_record:
+            self.record = subprocess.Popen(["perf", "record", "-g", "-q", "-p", pids,
+                                            "-o", str(ctx.raw / f"perf-{name}.data")],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def finish(self, requests):
         """Per request: CPU microseconds, and user and kernel instructions
         when counted; {} if perf did not run."""
         if self.proc is None:
             return {}
-        self.proc.send_signal(signal.SIGINT)
+        for proc in filter(None, [self.record, self.proc]):
+            proc.send_signal(signal.SIGINT)
+        if self.record is not None:
+            try:
+                self.record.wait(60)
+            except subprocess.TimeoutExpired:
+                self.record.kill()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return {}
-        counts = {}
+        counts, threads = {}, {}
         for line in self.out.read_text(errors="replace").splitlines():
+            # --per-thread: "<comm>-<tid>,<count>,<unit>,<event>,..."
             fields = line.split(",")
-            if len(fields) > 2 and fields[2] in self.EVENTS.split(","):
+            if len(fields) > 3 and fields[3] in self.EVENTS.split(","):
                 try:
-                    counts[fields[2]] = float(fields[0])
+                    count = float(fields[1])
                 except ValueError:
-                    pass  # "<not counted>"
+                    continue  # "<not counted>", "<not supported>"
+                counts[fields[3]] = counts.get(fields[3], 0.0) + count
+                if fields[3] == "task-clock":
+                    thread = fields[0].rsplit("-", 1)[0]
+                    threads[thread] = threads.get(thread, 0.0) + count
         if "task-clock" not in counts or not requests:
             return {}
-        per = {"cpu_us": counts["task-clock"] * 1000 / requests}  # task-clock is in ms
+        per = {"cpu_us": counts["task-clock"] * 1000 / requests,  # task-clock is in ms
+               "threads_us": {name: round(ms * 1000 / requests, 2) for name, ms in sorted(threads.items())
+                              if ms * 1000 / requests >= 0.05}}
         if "instructions:u" in counts and "instructions:k" in counts:
             per["instructions_user"] = counts["instructions:u"] / requests
             per["instructions_kernel"] = counts["instructions:k"] / requests
@@ -1102,16 +1125,33 @@ def per_request_text(per):
     if not per:
         return ""
     text = f", {per['cpu_us']:.1f} µs CPU a request"
+    if len(per.get("threads_us", {})) > 1:
+        text += " (" + ", ".join(f"{name} {us:.1f}" for name, us in per["threads_us"].items()) + ")"
     if "instructions_user" in per:
         text += f" ({per['instructions_user']:.0f} + {per['instructions_kernel']:.0f} instructions, user + kernel)"
     return text
 
 
-def cold_passes(ctx, stack, base, token_sets, pid, users=None):
+def users_commits(metrics_url):
+    """Transactions and rows the users writer has committed, from its
+    `users_write_batch_rows` histogram."""
+    status, body = http_get(metrics_url)
+    if status != 200:
+        raise BenchError(f"{metrics_url} answered {status}")
+    found = {}
+    for line in body.decode().splitlines():
+        for key in ("count", "sum"):
+            if line.startswith(f"users_write_batch_rows_{key} "):
+                found[key] = float(line.split()[1])
+    return found.get("count", 0.0), found.get("sum", 0.0)
+
+
+def cold_passes(ctx, stack, base, token_sets, pid, users=None, commits=None):
     """The three passes of one stack: warm-up (discarded), new users, known
     users with new tokens, with the server's (`pid`) CPU counted through
     each. `users` (ours only) counts the users rows: rows created must equal
-    the 200s answered (none in the known-users pass)."""
+    the 200s answered (none in the known-users pass); `commits` (ours only)
+    counts the writer's transactions, for the rows each one wrote."""
     label = COLD_LABELS[stack]
     status = http_get(f"{base}/api/private")[0]
     if status != 401:
@@ -1122,10 +1162,15 @@ def cold_passes(ctx, stack, base, token_sets, pid, users=None):
         if count == 0:
             continue
         rows_before = users() if users else None
+        commits_before = commits() if commits else None
         log(f"{label}: cold {COLD_KINDS[kind]}, {count} tokens")
         cpu = CpuCount(ctx, pid, f"cold-{stack}-{kind}")
         rec = cold_wrk(ctx, f"{base}/api/private", path, count, f"cold-{stack}-{kind}.txt")
         rec["per_request"] = cpu.finish(rec["answered"])
+        if commits:
+            transactions, rows = (after - before for after, before in zip(commits(), commits_before))
+            rec["commits"] = int(transactions)
+            rec["rows_per_commit"] = round(rows / transactions, 1) if transactions else None
         if users:
             expected = rec["ok200"] if kind in ("warmup", "new") else 0
             created = None
@@ -1141,6 +1186,7 @@ def cold_passes(ctx, stack, base, token_sets, pid, users=None):
         log(f"{label}: {COLD_KINDS[kind]}: {rec['rps']:.0f} req/s over {rec['window_s']:.2f} s, "
             f"p50 {rec['p50_us'] / 1000:.2f} ms, p99 {rec['p99_us'] / 1000:.2f} ms, 200s {rec['ok200']}/{count}"
             + (f", rows created {rec['rows_created']}" if users else "")
+            + (f" in {rec['commits']} commits" if rec.get("commits") else "")
             + per_request_text(rec["per_request"]))
         runs[kind] = rec
         if rec["problems"]:
@@ -1204,8 +1250,9 @@ def cold_ours(ctx, stack, work, minter):
     server = None
     try:
         env = our_env(ctx, db_url)
+        metrics = f"127.0.0.1:{a.port + 1}"
         server = start_ours(ctx, f"our server ({stack})", db_url, work, data_dir,
-                            ctx.raw / f"cold-{stack}-server.log")
+                            ctx.raw / f"cold-{stack}-server.log", METRICS_ADDR=metrics)
         result["server_command"] = (
             f"PORT={a.port} DATABASE_URL={'<tmp>/cold.db' if stack == 'ours-sqlite' else '<fresh db>'}"
             f" RUST_LOG=warn HOST=127.0.0.1{' WORKERS=1' if ctx.pin else ''} "
@@ -1215,7 +1262,8 @@ def cold_ours(ctx, stack, work, minter):
         kid = published_kid(f"{base}/.well-known/jwks.json")
         sets = minter.token_sets(data_dir / "signing-key.pem", kid, issuer, OUR_AUDIENCE, work)
         result["runs"] = cold_passes(ctx, stack, base, sets, server.pid,
-                                     users=lambda: len(users_jsonl(ctx, env, work)))
+                                     users=lambda: len(users_jsonl(ctx, env, work)),
+                                     commits=lambda: users_commits(f"http://{metrics}/metrics"))
         if not server.alive():
             raise BenchError(f"the server died during the run:\n{server.output()}")
         result["peak_rss_mb"] = round(vm_hwm_kb(server.pid) / 1024, 1)
@@ -1455,6 +1503,14 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
                 + "; ".join(f"{COLD_KINDS[k]} {rs[k]['rows_created']} rows for {rs[k]['ok200']} 200s"
                             for k in ("warmup", "new", "known") if k in rs)
                 + f"; peak RSS {r['peak_rss_mb']:.1f} MB.")
+    for r in results:
+        new = r.get("runs", {}).get("new", {})
+        if r["stack"].startswith("ours") and len(new.get("per_request", {}).get("threads_us", {})) > 1:
+            rows_lines.append(
+                f"{r['label']}, new users: CPU µs a request by thread: "
+                + ", ".join(f"{name} {us:.1f}" for name, us in new["per_request"]["threads_us"].items())
+                + (f"; {new['commits']} commits, {new['rows_per_commit']} rows each" if new.get("commits") else "")
+                + ".")
     failures = [f"FAILED: {r['label']}: {r['error']}" for r in results if "error" in r]
 
     threads = ctx.wrk_threads

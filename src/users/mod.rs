@@ -2,6 +2,7 @@
 //! the [`UserStore`], written with group commit by its writer.
 
 mod row;
+mod sqlite_upsert;
 mod store;
 mod writer;
 

@@ -97,12 +97,12 @@ impl UserStore {
             Err(_) => return Err(DbError::TimedOut),
         };
         let known = Arc::new(KnownUser {
-            id: AtomicI32::new(written.user.id),
+            id: AtomicI32::new(written.row.id),
             epoch: written.epoch,
             last_written_ms: AtomicU64::new(self.millis()),
         });
-        self.known.insert(written.user.sub, known);
-        Ok(written.user.id)
+        self.known.insert(written.row.sub, known);
+        Ok(written.row.id)
     }
 
     /// Queues a `last_seen_at` write for a known user once the interval has
@@ -122,7 +122,7 @@ impl UserStore {
         let known = Arc::clone(known);
         // Another instance or an operator may have deleted the row, which
         // the upsert has just recreated under a new id.
-        let refreshed = move |user: &User| known.id.store(user.id, Ordering::Relaxed);
+        let refreshed = move |id| known.id.store(id, Ordering::Relaxed);
         self.writer.upsert(sub, Notify::Refresh(Box::new(refreshed)));
     }
 

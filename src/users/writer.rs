@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 use crate::db::{CHECKPOINT_PACE, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
 use crate::metrics::METRICS;
 use crate::schema::users;
-use crate::users::row::User;
+use crate::users::sqlite_upsert::SqliteUpsert;
 
 /// Most rows in one transaction (three parameters a row: PostgreSQL allows
 /// 65 535 in a statement, SQLite 32 766).
@@ -33,10 +33,20 @@ const MAX_BATCH: usize = 1000;
 /// How often an idle writer looks at its database (the SQLite file).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
+/// A row as the upsert hands it back: only what the server keeps of it.
+#[derive(Debug, Clone, Queryable)]
+pub(crate) struct Upserted {
+    pub(crate) id: i32,
+    pub(crate) sub: String,
+    /// Created by this transaction, not found: first and last seen at the
+    /// same moment.
+    created: bool,
+}
+
 /// A row as written, and which database file it was written to.
 #[derive(Debug)]
 pub(crate) struct Written {
-    pub(crate) user: User,
+    pub(crate) row: Upserted,
     pub(crate) epoch: u64,
 }
 
@@ -47,8 +57,9 @@ pub(crate) type Failure = Arc<DbError>;
 pub(crate) enum Notify {
     /// A request waiting for its row.
     Request(oneshot::Sender<Result<Written, Failure>>),
-    /// A background refresh of `last_seen_at`, which hands back the row.
-    Refresh(Box<dyn FnOnce(&User) + Send>),
+    /// A background refresh of `last_seen_at`, which hands back the row's
+    /// id (a row deleted meanwhile has just been recreated under a new one).
+    Refresh(Box<dyn FnOnce(i32) + Send>),
 }
 
 enum Job {
@@ -158,7 +169,7 @@ trait Database {
     /// Looks at the database before a batch, and when idle.
     fn check(&mut self) -> Result<(), DbError>;
     /// Upserts each distinct `sub` in one transaction; returns their rows.
-    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<User>, DbError>;
+    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError>;
     /// A statement that touches nothing.
     fn ping(&mut self) -> Result<(), DbError>;
     /// Which file rows go to now (see [`Writer::epoch`]).
@@ -184,7 +195,7 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
     }
     subs.sort_unstable();
     subs.dedup();
-    let written: Result<HashMap<String, User>, Failure> = match &checked {
+    let written: Result<HashMap<String, Upserted>, Failure> = match &checked {
         Err(err) => Err(Arc::clone(err)),
         Ok(()) if subs.is_empty() => Ok(HashMap::new()),
         Ok(()) => {
@@ -195,11 +206,9 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
             db.upsert_all(&subs, now)
                 .inspect(|rows| {
                     METRICS.users_batch(rows.len());
-                    // A row first seen now was created by this transaction.
-                    let created = rows.iter().filter(|user| user.created_at == now).count();
-                    METRICS.users_created(created as u64);
+                    METRICS.users_created(rows.iter().filter(|row| row.created).count() as u64);
                 })
-                .map(|rows| rows.into_iter().map(|user| (user.sub.clone(), user)).collect())
+                .map(|rows| rows.into_iter().map(|row| (row.sub.clone(), row)).collect())
                 .map_err(Arc::new)
         }
     };
@@ -224,9 +233,9 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
                 };
                 match (notify, outcome) {
                     (Notify::Request(reply), outcome) => {
-                        let _ = reply.send(outcome.map(|user| Written { user, epoch }));
+                        let _ = reply.send(outcome.map(|row| Written { row, epoch }));
                     }
-                    (Notify::Refresh(done), Ok(user)) => done(&user),
+                    (Notify::Refresh(done), Ok(row)) => done(row.id),
                     (Notify::Refresh(_), Err(_)) => {}
                 }
             }
@@ -235,21 +244,6 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
             }
         }
     }
-}
-
-/// The statement of a batch on either database: each row inserted, or the
-/// row already there given the new `last_seen_at`, and every row returned.
-/// A macro because diesel's statement types differ per backend.
-macro_rules! upsert_returning {
-    ($rows:expr, $conn:expr) => {
-        diesel::insert_into(users::table)
-            .values($rows)
-            .on_conflict(users::sub)
-            .do_update()
-            .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
-            .returning(User::as_returning())
-            .get_results($conn)
-    };
 }
 
 /// The server's SQLite file.
@@ -276,13 +270,15 @@ impl Database for Sqlite {
         self.epoch.load(Ordering::Acquire)
     }
 
-    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<User>, DbError> {
+    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
         let conn = self.file.connection()?;
         // An explicit transaction: SQLite hands out a `RETURNING` row before
         // an autocommit commits, and a failed commit (read-only file, full
         // disk) would otherwise answer 200 for a row that never landed.
-        let rows: Vec<_> = subs.iter().map(|sub| new_row(sub, now)).collect();
-        let written = conn.immediate_transaction(|conn| upsert_returning!(&rows, conn))?;
+        let subs = serde_json::to_string(subs)
+            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+        let upsert = SqliteUpsert { subs: &subs, now };
+        let written = conn.immediate_transaction(|conn| upsert.load(conn))?;
         self.checkpointer.committed();
         Ok(written)
     }
@@ -330,10 +326,18 @@ impl Database for Postgres {
         Ok(())
     }
 
-    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<User>, DbError> {
+    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
         let rows: Vec<_> = subs.iter().map(|sub| new_row(sub, now)).collect();
         // One statement: atomic, committed before its rows come back.
-        self.with_retry(|conn| upsert_returning!(&rows, conn))
+        self.with_retry(|conn| {
+            diesel::insert_into(users::table)
+                .values(&rows)
+                .on_conflict(users::sub)
+                .do_update()
+                .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
+                .returning((users::id, users::sub, users::created_at.eq(users::last_seen_at)))
+                .get_results(conn)
+        })
     }
 
     fn ping(&mut self) -> Result<(), DbError> {
@@ -360,4 +364,83 @@ fn new_row(
         users::created_at.eq(now),
         users::last_seen_at.eq(now),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::migrate;
+    use crate::users::store::list;
+    use chrono::TimeDelta;
+
+    fn sqlite(settings: &DbSettings) -> Sqlite {
+        migrate(settings).unwrap();
+        Sqlite {
+            file: SqliteFile::new(&settings.url, settings.connect_timeout),
+            epoch: Arc::new(AtomicU64::new(0)),
+            checkpointer: Checkpointer::start(
+                settings.url.clone().into(),
+                settings.connect_timeout,
+                CHECKPOINT_PACE,
+            ),
+        }
+    }
+
+    fn moment(text: &str) -> NaiveDateTime {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_sqlite_batch_writes_every_sub_as_given_and_tells_new_rows_from_found_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DbSettings::new(dir.path().join("users.db").to_string_lossy());
+        let mut db = sqlite(&settings);
+        // The subs travel as a JSON array: quotes, escapes and JSON of their own stay text.
+        let long = "x".repeat(255);
+        let subs = [
+            "auth0|plain",
+            "quote\"d",
+            "back\\slash",
+            "it's",
+            "ünïcödé 🙂",
+            "[\"an array\"]",
+            "{\"an\":\"object\"}",
+            "null",
+            "?1",
+            " padded ",
+            long.as_str(),
+        ];
+        let first_seen = moment("2026-11-26T01:02:03.456789");
+        let rows = db.upsert_all(&subs, first_seen).unwrap();
+        assert!(rows.iter().all(|row| row.created), "{rows:?}");
+        let mut written: Vec<&str> = rows.iter().map(|row| row.sub.as_str()).collect();
+        written.sort_unstable();
+        let mut expected = subs.to_vec();
+        expected.sort_unstable();
+        assert_eq!(written, expected);
+
+        let later = first_seen + TimeDelta::seconds(300);
+        let again = db
+            .upsert_all(&["auth0|new", "quote\"d", "ünïcödé 🙂"], later)
+            .unwrap();
+        let created: Vec<&str> = again
+            .iter()
+            .filter(|row| row.created)
+            .map(|row| row.sub.as_str())
+            .collect();
+        assert_eq!(created, ["auth0|new"]);
+        for row in again.iter().filter(|row| !row.created) {
+            let before = rows.iter().find(|first| first.sub == row.sub).unwrap();
+            assert_eq!(row.id, before.id, "a found row keeps its id");
+        }
+
+        let table = list(&settings).unwrap();
+        assert_eq!(table.len(), subs.len() + 1);
+        let quoted = table.iter().find(|user| user.sub == "quote\"d").unwrap();
+        assert_eq!((quoted.created_at, quoted.last_seen_at), (first_seen, later));
+        let plain = table.iter().find(|user| user.sub == "auth0|plain").unwrap();
+        assert_eq!((plain.created_at, plain.last_seen_at), (first_seen, first_seen));
+        let new = table.iter().find(|user| user.sub == "auth0|new").unwrap();
+        assert_eq!((new.created_at, new.last_seen_at), (later, later));
+    }
 }
