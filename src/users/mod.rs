@@ -2,8 +2,8 @@
 //! the [`UserStore`], written with group commit by its writer.
 
 mod row;
-mod sqlite_upsert;
 mod store;
+mod upsert;
 mod writer;
 
 pub use row::User;

@@ -1,6 +1,6 @@
 //! Writing users rows with group commit. Requests that meet a `sub` at the
 //! same moment have their rows written together, in one transaction (one
-//! multi-row upsert), by a writer thread that owns its connection: on SQLite
+//! upsert of them all, see [`upsert`](crate::users::upsert)), by a writer thread that owns its connection: on SQLite
 //! one writer (SQLite has one write lock; connections racing for it only
 //! wait on each other), on PostgreSQL `pool_size` writers.
 //!
@@ -18,16 +18,14 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, Timelike, Utc};
 use diesel::PgConnection;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use tokio::sync::oneshot;
 
 use crate::db::{CHECKPOINT_PACE, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
 use crate::metrics::METRICS;
-use crate::schema::users;
-use crate::users::sqlite_upsert::SqliteUpsert;
+use crate::users::upsert::{PgUpsert, SqliteUpsert};
 
-/// Most rows in one transaction (three parameters a row: PostgreSQL allows
-/// 65 535 in a statement, SQLite 32 766).
+/// Most rows in one transaction: a storm's backlog is written in steps, so
+/// that no one commit holds thousands of requests.
 const MAX_BATCH: usize = 1000;
 
 /// How often an idle writer looks at its database (the SQLite file).
@@ -327,17 +325,8 @@ impl Database for Postgres {
     }
 
     fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
-        let rows: Vec<_> = subs.iter().map(|sub| new_row(sub, now)).collect();
         // One statement: atomic, committed before its rows come back.
-        self.with_retry(|conn| {
-            diesel::insert_into(users::table)
-                .values(&rows)
-                .on_conflict(users::sub)
-                .do_update()
-                .set(users::last_seen_at.eq(excluded(users::last_seen_at)))
-                .returning((users::id, users::sub, users::created_at.eq(users::last_seen_at)))
-                .get_results(conn)
-        })
+        self.with_retry(|conn| PgUpsert { subs, now }.load(conn))
     }
 
     fn ping(&mut self) -> Result<(), DbError> {
@@ -347,23 +336,6 @@ impl Database for Postgres {
     fn epoch(&self) -> u64 {
         0
     }
-}
-
-/// The values of a new row for `sub`, first and last seen `now`.
-#[allow(clippy::type_complexity)]
-fn new_row(
-    sub: &str,
-    now: NaiveDateTime,
-) -> (
-    diesel::dsl::Eq<users::sub, &str>,
-    diesel::dsl::Eq<users::created_at, NaiveDateTime>,
-    diesel::dsl::Eq<users::last_seen_at, NaiveDateTime>,
-) {
-    (
-        users::sub.eq(sub),
-        users::created_at.eq(now),
-        users::last_seen_at.eq(now),
-    )
 }
 
 #[cfg(test)]
