@@ -39,9 +39,11 @@ pub(crate) struct PgUpsert<'a> {
     pub(crate) now: NaiveDateTime,
 }
 
-/// The same for every batch: diesel's statement cache keys on it.
+/// A query diesel can run and cache: rows of `(id, sub, created)`, and a
+/// query id that is the same for every batch, which diesel's statement
+/// cache keys on.
 macro_rules! batch_query {
-    ($statement:ident, $backend:ty, $connection:ty) => {
+    ($statement:ident, $connection:ty) => {
         impl QueryId for $statement<'_> {
             type QueryId = $statement<'static>;
             const HAS_STATIC_QUERY_ID: bool = true;
@@ -55,8 +57,8 @@ macro_rules! batch_query {
     };
 }
 
-batch_query!(SqliteUpsert, Sqlite, SqliteConnection);
-batch_query!(PgUpsert, Pg, PgConnection);
+batch_query!(SqliteUpsert, SqliteConnection);
+batch_query!(PgUpsert, PgConnection);
 
 impl QueryFragment<Sqlite> for SqliteUpsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {

@@ -1,8 +1,9 @@
 //! Writing users rows with group commit. Requests that meet a `sub` at the
 //! same moment have their rows written together, in one transaction (one
-//! upsert of them all, see [`upsert`](crate::users::upsert)), by a writer thread that owns its connection: on SQLite
-//! one writer (SQLite has one write lock; connections racing for it only
-//! wait on each other), on PostgreSQL `pool_size` writers.
+//! upsert of them all, see [`upsert`](crate::users::upsert)), by a writer
+//! thread that owns its connection: on SQLite one writer (SQLite has one
+//! write lock; connections racing for it only wait on each other), on
+//! PostgreSQL `pool_size` writers.
 //!
 //! A request is answered only after the transaction holding its row has
 //! committed, so a 200 never stands for a row that is not there. Writing
