@@ -198,8 +198,8 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
         Err(err) => Err(Arc::clone(err)),
         Ok(()) if subs.is_empty() => Ok(HashMap::new()),
         Ok(()) => {
-            // Microseconds, as both databases keep them: a row read back
-            // compares equal to the time it was written with.
+            // Microseconds, as PostgreSQL keeps them, so that SQLite's rows
+            // hold the same moments (diesel would write nanoseconds there).
             let now = Utc::now().naive_utc();
             let now = now.with_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
             db.upsert_all(&subs, now)
