@@ -4,13 +4,18 @@
 //!
 //! One registry per process, filled as the server works; label values come
 //! from closed sets (route patterns, outcomes, configured issuers), so the
-//! number of series stays bounded whatever clients send. Recording is an
-//! atomic add, or a read-locked map lookup for labelled families: the hot
+//! number of series stays bounded whatever clients send (a method is named
+//! only when HTTP defines it). Recording is an atomic add, or, for a
+//! request, a lookup in a per-thread map of the series' handles: the hot
 //! path pays next to nothing. The registry is served only on its own
 //! listener (`METRICS_ADDR`), never on the API's port.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 use std::time::Duration;
+
+use foldhash::fast::FixedState;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -51,9 +56,33 @@ struct OutcomeLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
+    /// One of [`METHODS`], or `other`.
+    method: &'static str,
     route: String,
     status: u16,
+}
+
+/// The methods counted by name. Any other is an extension method a client
+/// made up, counted as `other`: a label value a client chooses would let it
+/// create series without end.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+fn method_label(method: &str) -> &'static str {
+    METHODS
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
+}
+
+thread_local! {
+    /// This thread's handles on the request series it has recorded (of
+    /// [`METRICS`], the only registry): recording a request is then a
+    /// lookup in a small map, with a fast hash and no lock. A handle shares
+    /// its value with the registry's series.
+    static HTTP_SERIES: RefCell<HashMap<HttpLabels, (Counter, Histogram), FixedState>> =
+        RefCell::default();
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -204,15 +233,22 @@ impl Metrics {
     /// An answered request: `route` is the pattern it matched (`None`:
     /// no route, counted as one value).
     pub(crate) fn http_request(&self, method: &str, route: Option<String>, status: u16, took: Duration) {
+        debug_assert!(std::ptr::eq(self, &*METRICS), "HTTP_SERIES holds METRICS' series");
         let labels = HttpLabels {
-            method: method.to_owned(),
+            method: method_label(method),
             route: route.unwrap_or_else(|| "unmatched".to_owned()),
             status,
         };
-        self.http_requests.get_or_create(&labels).inc();
-        self.http_duration
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        HTTP_SERIES.with_borrow_mut(|series| {
+            let (requests, duration) = series.entry(labels).or_insert_with_key(|labels| {
+                (
+                    self.http_requests.get_or_create_owned(labels),
+                    self.http_duration.get_or_create_owned(labels),
+                )
+            });
+            requests.inc();
+            duration.observe(took.as_secs_f64());
+        });
     }
 
     /// An authentication attempt's outcome.

@@ -59,6 +59,15 @@ async fn metrics_count_requests_decisions_keys_cache_and_users_on_their_own_port
     assert_eq!(get("/api/private-scoped", Some(&token)).await, 403);
     assert_eq!(get("/no/such/path/42", None).await, 404);
     assert_eq!(get("/metrics", None).await, 404, "never on the API's port");
+    for made_up in ["FOOBAR", "X-SERIES-1"] {
+        let method = reqwest::Method::from_bytes(made_up.as_bytes()).unwrap();
+        let reply = client
+            .request(method, format!("{}/api/public", server.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 405, "{made_up}");
+    }
 
     let response = client
         .get(format!("http://{metrics_addr}/metrics"))
@@ -99,6 +108,14 @@ async fn metrics_count_requests_decisions_keys_cache_and_users_on_their_own_port
     assert!(
         !text.contains("/no/such/path"),
         "raw paths never become label values"
+    );
+    assert_eq!(
+        value(r#"http_requests_total{method="other",route="/api/public",status="405"}"#),
+        2.0
+    );
+    assert!(
+        !text.contains("FOOBAR") && !text.contains("X-SERIES"),
+        "made-up methods never become label values"
     );
     assert_eq!(
         value(r#"http_request_duration_seconds_count{method="GET",route="/api/public",status="200"}"#),
