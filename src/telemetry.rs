@@ -25,30 +25,36 @@ const ACCESS_LOG: &str = "access";
 /// The longest client-chosen id kept.
 const MAX_ID_LEN: usize = 64;
 
-/// A request's id, in its extensions.
+/// A request's id, in its extensions: the value its response carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RequestId(String);
+pub(crate) struct RequestId(HeaderValue);
 
 impl RequestId {
     /// The id of `req` ("-" outside the middleware, e.g. in unit tests).
     pub(crate) fn of(req: &HttpRequest) -> String {
         req.extensions()
             .get::<RequestId>()
-            .map_or_else(|| "-".to_owned(), |id| id.0.clone())
+            .map_or_else(|| "-".to_owned(), |id| id.as_str().to_owned())
+    }
+
+    fn as_str(&self) -> &str {
+        // Only visible ASCII is ever kept or made.
+        self.0.to_str().unwrap_or("-")
     }
 
     /// The client's id when it is 1 to 64 characters of `[A-Za-z0-9._-]`
     /// (nothing that could forge a log line or a header), else a new one.
     fn from_client(value: Option<&HeaderValue>) -> Self {
-        let sane = value
-            .map(HeaderValue::as_bytes)
-            .filter(|id| !id.is_empty() && id.len() <= MAX_ID_LEN)
-            .filter(|id| {
-                id.iter()
+        let sane = value.filter(|id| {
+            let id = id.as_bytes();
+            !id.is_empty()
+                && id.len() <= MAX_ID_LEN
+                && id
+                    .iter()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-            });
+        });
         match sane {
-            Some(id) => Self(String::from_utf8_lossy(id).into_owned()),
+            Some(id) => Self(id.clone()),
             None => Self::new(),
         }
     }
@@ -62,8 +68,24 @@ impl RequestId {
             u64::from_le_bytes(bytes)
         });
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        Self(format!("{:016x}-{n:x}", *PREFIX))
+        Self::numbered(*PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// `prefix` in 16 hex digits, a dash, then `n` in hex: written by hand,
+    /// as every response pays for it.
+    fn numbered(prefix: u64, n: u64) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let digit = |value: u64, place: usize| HEX[(value >> (4 * place)) as usize & 0xf];
+        let mut id = [0u8; 33];
+        for (i, byte) in id[..16].iter_mut().enumerate() {
+            *byte = digit(prefix, 15 - i);
+        }
+        id[16] = b'-';
+        let n_digits = (64 - n.leading_zeros() as usize).div_ceil(4).max(1);
+        for (i, byte) in id[17..17 + n_digits].iter_mut().enumerate() {
+            *byte = digit(n, n_digits - 1 - i);
+        }
+        Self(HeaderValue::from_bytes(&id[..17 + n_digits]).expect("hex digits and a dash"))
     }
 }
 
@@ -75,7 +97,7 @@ pub(crate) async fn observe(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let id = RequestId::from_client(req.headers().get(REQUEST_ID));
-    let header = HeaderValue::from_str(&id.0).expect("ids are visible ASCII");
+    let header = id.0.clone();
     req.extensions_mut().insert(id);
     let mut response = next.call(req).await?;
     response.headers_mut().insert(REQUEST_ID, header);
@@ -114,7 +136,11 @@ mod tests {
 
     #[test]
     fn a_client_id_is_kept_only_when_sane() {
-        let kept = |raw: &str| RequestId::from_client(Some(&HeaderValue::from_str(raw).unwrap())).0;
+        let kept = |raw: &str| {
+            RequestId::from_client(Some(&HeaderValue::from_str(raw).unwrap()))
+                .as_str()
+                .to_owned()
+        };
         for sane in ["abc", "req-1.2_3", &"a".repeat(64)] {
             assert_eq!(kept(sane), sane);
         }
@@ -131,7 +157,7 @@ mod tests {
             let Ok(value) = HeaderValue::from_str(insane) else {
                 continue;
             };
-            let id = RequestId::from_client(Some(&value)).0;
+            let id = RequestId::from_client(Some(&value)).as_str().to_owned();
             assert_ne!(id, insane);
             assert!(
                 id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'),
@@ -139,5 +165,15 @@ mod tests {
             );
         }
         assert_ne!(RequestId::new(), RequestId::new(), "each request its own");
+    }
+
+    #[test]
+    fn a_new_id_is_the_prefix_and_the_counter_in_hex() {
+        let id = |prefix, n| RequestId::numbered(prefix, n).as_str().to_owned();
+        assert_eq!(id(0xa62e_9bc5_18f6_c5e6, 0), "a62e9bc518f6c5e6-0");
+        assert_eq!(id(1, 15), "0000000000000001-f");
+        assert_eq!(id(u64::MAX, 16), "ffffffffffffffff-10");
+        assert_eq!(id(0, 0x0123_4567_89ab_cdef), "0000000000000000-123456789abcdef");
+        assert_eq!(id(0, u64::MAX), "0000000000000000-ffffffffffffffff");
     }
 }
