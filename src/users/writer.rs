@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 use diesel::PgConnection;
@@ -31,6 +31,15 @@ const MAX_BATCH: usize = 1000;
 
 /// How often an idle writer looks at its database (the SQLite file).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// A commit this recent means rows are arriving in a storm.
+const STORM: Duration = Duration::from_millis(2);
+
+/// In a storm, batches smaller than this wait [`GATHER`] for more rows.
+const LONE_ROWS: usize = 4;
+
+/// How long a storm's small batch waits: a few requests' signature checks.
+const GATHER: Duration = Duration::from_micros(200);
 
 /// A row as the upsert hands it back: only what the server keeps of it.
 #[derive(Debug, Clone, Queryable)]
@@ -90,10 +99,13 @@ impl Writer {
                 };
                 let queue = Arc::clone(&queue);
                 crate::background::spawn(&format!("users-writer-{n}"), move || {
-                    while let Some(batch) = take_batch(&queue.lock().unwrap_or_else(PoisonError::into_inner))
-                    {
-                        run(&mut db, batch);
-                    }
+                    write_until_closed(&mut db, |storm| {
+                        take_batch(
+                            &queue.lock().unwrap_or_else(PoisonError::into_inner),
+                            storm,
+                            GATHER,
+                        )
+                    });
                 });
             }
         } else {
@@ -108,9 +120,7 @@ impl Writer {
             };
             db.check()?;
             crate::background::spawn("users-writer", move || {
-                while let Some(batch) = take_batch(&queue) {
-                    run(&mut db, batch);
-                }
+                write_until_closed(&mut db, |storm| take_batch(&queue, storm, GATHER));
             });
         }
         Ok(Self { jobs, epoch })
@@ -143,24 +153,51 @@ impl Writer {
     }
 }
 
+/// Runs the batches `take` hands out until it hands out none; `take` is
+/// told whether a storm is on (see [`take_batch`]).
+fn write_until_closed(db: &mut impl Database, mut take: impl FnMut(bool) -> Option<Vec<Job>>) {
+    let mut last_commit: Option<Instant> = None;
+    while let Some(batch) = take(last_commit.is_some_and(|at| at.elapsed() < STORM)) {
+        if batch.is_empty() {
+            continue;
+        }
+        run(db, batch);
+        last_commit = Some(Instant::now());
+    }
+}
+
 /// Waits for a job, then takes every job already queued behind it (up to
 /// the batch limit): what arrived while the last batch was committing is
-/// written together. Idle, it lets the database be looked at once a
-/// second. `None` once the queue has closed.
-fn take_batch(queue: &Receiver<Job>) -> Option<Vec<Job>> {
+/// written together. In a `storm`, a batch of fewer than [`LONE_ROWS`]
+/// waits `gather` for company first: its rows come from requests read one
+/// at a time, and the requests still being read would otherwise each pay a
+/// commit of their own (where the writer shares a core with them, those
+/// commits slow down the very reading that would have filled the batch).
+/// Idle, it lets the database be looked at once a second. `None` once the
+/// queue has closed.
+fn take_batch(queue: &Receiver<Job>, storm: bool, gather: Duration) -> Option<Vec<Job>> {
     let first = match queue.recv_timeout(IDLE_CHECK) {
         Ok(job) => job,
         Err(RecvTimeoutError::Timeout) => return Some(Vec::new()),
         Err(RecvTimeoutError::Disconnected) => return None,
     };
     let mut batch = vec![first];
+    take_queued(queue, &mut batch);
+    if storm && batch.len() < LONE_ROWS {
+        std::thread::sleep(gather);
+        take_queued(queue, &mut batch);
+    }
+    Some(batch)
+}
+
+/// Adds the jobs queued now to `batch`, up to the batch limit.
+fn take_queued(queue: &Receiver<Job>, batch: &mut Vec<Job>) {
     while batch.len() < MAX_BATCH {
         match queue.try_recv() {
             Ok(job) => batch.push(job),
             Err(_) => break,
         }
     }
-    Some(batch)
 }
 
 /// A database a writer owns a connection to.
@@ -415,5 +452,32 @@ mod tests {
         assert_eq!((plain.created_at, plain.last_seen_at), (first_seen, first_seen));
         let new = table.iter().find(|user| user.sub == "auth0|new").unwrap();
         assert_eq!((new.created_at, new.last_seen_at), (later, later));
+    }
+
+    fn refresh(sub: &str) -> Job {
+        Job::Upsert {
+            sub: sub.to_owned(),
+            notify: Notify::Refresh(Box::new(|_| {})),
+        }
+    }
+
+    /// The size of the batch taken when one job is queued and a second
+    /// follows 10 ms later.
+    fn batch_of_two_arriving_apart(storm: bool) -> usize {
+        let (jobs, queue) = std::sync::mpsc::channel();
+        jobs.send(refresh("auth0|first")).unwrap();
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(10));
+            jobs.send(refresh("auth0|second")).unwrap();
+        });
+        let batch = take_batch(&queue, storm, Duration::from_millis(500)).unwrap();
+        late.join().unwrap();
+        batch.len()
+    }
+
+    #[test]
+    fn a_lone_row_waits_for_company_in_a_storm_only() {
+        assert_eq!(batch_of_two_arriving_apart(true), 2);
+        assert_eq!(batch_of_two_arriving_apart(false), 1, "no storm: written at once");
     }
 }
