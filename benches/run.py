@@ -1164,6 +1164,7 @@ def cold_passes(ctx, stack, base, token_sets, pid, users=None, commits=None):
         rows_before = users() if users else None
         commits_before = commits() if commits else None
         log(f"{label}: cold {COLD_KINDS[kind]}, {count} tokens")
+        settle()
         cpu = CpuCount(ctx, pid, f"cold-{stack}-{kind}")
         rec = cold_wrk(ctx, f"{base}/api/private", path, count, f"cold-{stack}-{kind}.txt")
         rec["per_request"] = cpu.finish(rec["answered"])
@@ -1198,6 +1199,13 @@ def cold_passes(ctx, stack, base, token_sets, pid, users=None, commits=None):
     return runs
 
 
+def settle():
+    """Writes the machine's dirty pages back before a timed run, so that an
+    earlier step's writeback (npm ci, minted token files, another stack's
+    database) neither takes CPU from the run nor slows its fsyncs."""
+    os.sync()
+
+
 def repeat_pass(ctx, stack, base, token, pid):
     """The warm path under the cold part's pinning: one token, already
     verified in the known-users pass, sent on every request for --duration
@@ -1208,6 +1216,7 @@ def repeat_pass(ctx, stack, base, token, pid):
     opts = [f"-t{t}", f"-c{a.conns}", "-s", str(REPORT_LUA), "-H", f"Authorization: Bearer {token}"]
     log(f"{label}: one repeated token, warm-up {a.warmup}s, then {a.duration}s")
     run_wrk(ctx, [*opts, f"-d{a.warmup}s", f"{base}/api/private"])
+    settle()
     cpu = CpuCount(ctx, pid, f"cold-{stack}-repeat")
     args = [*opts, f"-d{a.duration}s", "--latency", f"{base}/api/private"]
     out = run_wrk(ctx, args)
