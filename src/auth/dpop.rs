@@ -38,7 +38,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::auth::error::AuthError;
-use crate::auth::jose::{MAX_JSON_DEPTH, json_depth, present};
+use crate::auth::jose::{nests_too_deeply, present};
 
 /// The `DPoP` request header.
 pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -575,7 +575,7 @@ fn check<'a>(
         let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
             AuthError::InvalidDpopProof(format!("malformed DPoP proof: {what} is not base64url"))
         })?;
-        if json_depth(&bytes) > MAX_JSON_DEPTH {
+        if nests_too_deeply(&bytes) {
             return Err(bad_proof("malformed DPoP proof: JSON nested too deeply"));
         }
         Ok(bytes)

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use crate::auth::bearer::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
-use crate::auth::jose::{MAX_JSON_DEPTH, json_depth, present};
+use crate::auth::jose::{nests_too_deeply, present};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
 use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
 use crate::metrics::METRICS;
@@ -233,8 +233,13 @@ impl TokenValidator {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("token too large"));
         }
-        check_b64token(token)?;
-        let jws = read_jws(token)?;
+        // A token that decodes as a compact JWS holds only base64url
+        // characters and dots, all of them RFC 6750 b64token characters:
+        // the syntax check only picks the message of a refusal.
+        let jws = read_jws(token).map_err(|refusal| match check_b64token(token) {
+            Err(malformed) => malformed,
+            Ok(()) => refusal,
+        })?;
         let kid = jws
             .header
             .kid
@@ -406,7 +411,7 @@ fn read_jws(token: &str) -> Result<Jws<'_>, AuthError> {
     let signature = URL_SAFE_NO_PAD
         .decode(signature)
         .map_err(|_| invalid("malformed token: signature is not base64url"))?;
-    if json_depth(&header_bytes) > MAX_JSON_DEPTH || json_depth(&payload) > MAX_JSON_DEPTH {
+    if nests_too_deeply(&header_bytes) || nests_too_deeply(&payload) {
         return Err(invalid("malformed token: JSON nested too deeply"));
     }
     let header: JoseHeader = serde_json::from_slice(&header_bytes)
