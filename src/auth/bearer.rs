@@ -103,8 +103,9 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError
 ///
 /// This runs on every protected request, so it only splits the header's
 /// bytes; the token's own syntax ([`check_b64token`]) is checked by the
-/// validator before decoding, which a token already verified (and cached)
-/// skips. The slower checks that pick an error message run only on refusal.
+/// validator when the token fails to decode, to pick the refusal's message
+/// (a token that decodes holds only `b64token` characters). The slower
+/// checks that pick an error message run only on refusal.
 pub(crate) fn split_authorization(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION);
     let value = values.next().ok_or(AuthError::MissingCredentials)?;
