@@ -112,6 +112,23 @@ async fn a_read_only_sqlite_file_answers_503_then_recovers() {
 }
 
 #[actix_web::test]
+async fn an_idle_writer_notices_a_deleted_sqlite_file() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let token = app.token("auth0|idle", json!({}));
+    assert_eq!(app.get_as("/api/private", &token).await.status, 200);
+    std::fs::remove_file(app.database.url()).unwrap();
+    // No first sight follows, hence no batch: only the writer's idle look
+    // at the file (once a second) can tell that the row went with it.
+    let distrusted = eventually(Duration::from_secs(5), async || {
+        app.get_as("/api/private", &token).await.status == 503
+    });
+    assert!(
+        distrusted.await,
+        "a user remembered from a lost file is not trusted for long"
+    );
+}
+
+#[actix_web::test]
 async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let database = TestDatabase::create(Backend::Sqlite);
