@@ -201,8 +201,9 @@ impl Settings {
             // Route paths are appended to it: kept without its trailing slash.
             public_base_url: public_base_url.map(|url| url.as_str().trim_end_matches('/').to_owned()),
             last_seen_interval: vars.get("LAST_SEEN_INTERVAL_SECS", Duration::from_secs(300), secs)?,
+            // actix-server refuses (panics on) more than 512 workers.
             workers: vars.get("WORKERS", None, |raw| {
-                number_in(raw, 1..=1024, "a number of threads").map(Some)
+                number_in(raw, 1..=512, "a number of threads").map(Some)
             })?,
             metrics_addr: vars.get("METRICS_ADDR", None, |raw| {
                 raw.parse::<std::net::SocketAddr>()
@@ -564,6 +565,7 @@ mod tests {
             ("TOKEN_CACHE_SIZE", "many"),
             ("LAST_SEEN_INTERVAL_SECS", "5m"),
             ("WORKERS", "0"),
+            ("WORKERS", "513"),
             ("METRICS_ADDR", "9464"),
             ("METRICS_ADDR", "localhost"),
             ("DPOP_MODE", "on"),
