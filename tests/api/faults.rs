@@ -213,18 +213,43 @@ async fn a_deleted_sqlite_file_answers_503_says_so_and_recovers_when_restored() 
     );
 }
 
+/// How many times the SIGTERM test drains a server: actix-server before
+/// 2.9.1 dropped a worker at once in about one drain in ten (its in-flight
+/// requests went unanswered), which 20 drains catch 88 times in 100 and 30
+/// drains 96 (`DRAIN_ROUNDS`).
+fn drain_rounds() -> usize {
+    std::env::var("DRAIN_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
 #[actix_web::test]
 async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let rounds = drain_rounds();
+    let mut answered = 0;
+    for round in 0..rounds {
+        answered += drain_during_a_burst(&issuer, round).await;
+    }
+    assert!(answered > 10 * rounds, "{answered} answered in {rounds} drains");
+}
+
+/// Sends 300 first requests of new users to a server and SIGTERMs it as the
+/// first answers come in; returns how many were answered. Every request the
+/// server took is answered 200 and has its row; the server exits 0 without
+/// waiting out the idle connections' keep-alive.
+async fn drain_during_a_burst(issuer: &TestIssuer, round: usize) -> usize {
     let database = TestDatabase::create(Backend::Sqlite);
-    let mut server = ServeProcess::start(&issuer, &database.url(), Stdio::null(), "warn");
+    let mut server = ServeProcess::start(issuer, &database.url(), Stdio::null(), "warn");
     let address = server.address.clone();
+    // Its own pool: the connections it leaves idle are the server's to close.
     let client = reqwest::Client::new();
     server.wait_ready(&client).await;
 
     let tokens: Vec<(String, String)> = (0..300)
         .map(|i| {
-            let sub = format!("auth0|term-{i}");
+            let sub = format!("auth0|term-{round}-{i}");
             let token = sign_with(&shared_key("main"), issuer.claims(&sub), json!({}));
             (sub, token)
         })
@@ -241,6 +266,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
         .collect();
     // SIGTERM as soon as the first answers are in: the rest are mid-flight.
     let mut outcomes = Vec::new();
+    let mut signalled = None;
     while let Some(outcome) = in_flight.next().await {
         outcomes.push(outcome);
         if outcomes.len() == 10 {
@@ -249,38 +275,49 @@ async fn sigterm_lets_requests_in_flight_finish_and_loses_no_row() {
                 .status()
                 .unwrap();
             assert!(status.success());
+            signalled = Some(std::time::Instant::now());
         }
     }
 
     let exit = tokio::task::spawn_blocking(move || server.process.child.wait().unwrap())
         .await
         .unwrap();
-    assert_eq!(exit.code(), Some(0), "graceful exit");
+    let drained_in = signalled.unwrap().elapsed();
+    assert_eq!(exit.code(), Some(0), "drain {round}: graceful exit");
+    // actix-web's keep-alive is 5 s: a drain that waited for the client's
+    // idle connections to time out would take longer than this.
+    assert!(
+        drained_in < Duration::from_secs(4),
+        "drain {round}: took {drained_in:?}, waiting out idle keep-alive connections"
+    );
     let mut accepted = HashSet::new();
     for (sub, outcome) in outcomes {
         match outcome {
             Ok(200) => {
                 accepted.insert(sub);
             }
-            Ok(status) => panic!("{sub}: answered {status} during shutdown"),
-            // Requests the server never took may fail: refused, or reset
-            // while still in the closed listener's backlog. Nothing else: a
-            // response lost after the server wrote the row would leave a row
-            // with no 200, which the row check below refuses.
+            Ok(status) => panic!("drain {round}: {sub}: answered {status} during shutdown"),
+            // Requests the server never took may fail: refused, reset while
+            // still in the closed listener's backlog, or closed unread on a
+            // connection the drain found idle. Nothing else: a request the
+            // server took and then dropped leaves a row with no 200, which
+            // the row check below refuses.
             Err(err) if err.is_connect() || err.is_request() => {}
-            Err(err) => panic!("{sub}: {err:?}"),
+            Err(err) => panic!("drain {round}: {sub}: {err:?}"),
         }
     }
-    assert!(
-        accepted.len() > 10,
-        "requests in flight at SIGTERM were answered ({})",
-        accepted.len()
-    );
     let rows: HashSet<String> = database.subs().into_iter().collect();
+    let unanswered: Vec<_> = rows.difference(&accepted).collect();
+    assert!(
+        unanswered.is_empty(),
+        "drain {round}: {} requests the server took got no answer: {unanswered:?}",
+        unanswered.len()
+    );
     assert_eq!(
         rows, accepted,
-        "every accepted first request has its row, and no other"
+        "drain {round}: every accepted first request has its row, and no other"
     );
+    accepted.len()
 }
 
 /// How big the mixed load is: small for `cargo test`, full size from

@@ -2,6 +2,8 @@
 //! each with the status and challenge error it must get. None may answer
 //! 200 or 5xx; all answer JSON.
 
+use std::time::Duration;
+
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -29,6 +31,9 @@ struct Case {
     description: Option<&'static str>,
     /// Sent once before the request whose answer is checked (a replay).
     send_first: bool,
+    /// Bytes written as they are on a connection of their own, for what an
+    /// HTTP client refuses to send (bad framing, a missing `Host`).
+    raw: Option<Vec<u8>>,
 }
 
 fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Option<&'static str>) -> Case {
@@ -43,6 +48,7 @@ fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Opt
         code,
         description: None,
         send_first: false,
+        raw: None,
     }
 }
 
@@ -538,6 +544,100 @@ fn hmac_keyed_with_the_public_key(app: &TestApp) -> Vec<Case> {
         }
     }
     cases
+}
+
+/// Requests whose framing two HTTP parsers could read differently: behind a
+/// proxy that reads them the other way, the request hidden in the body (a
+/// GET of a protected route) would reach the API unseen by the proxy. Each is
+/// refused with 400 and its connection closed, so nothing after it is ever
+/// answered; each carries a second, valid request to prove it.
+fn request_framing() -> Vec<Case> {
+    let smuggled = "GET /api/public HTTP/1.1\r\nHost: api\r\n\r\n";
+    let raw = |name: &str, head: &str, body: &str| Case {
+        category: "Request framing",
+        raw: Some(format!("{head}\r\n{body}{smuggled}").into_bytes()),
+        ..case(name, &[], 400, None)
+    };
+    vec![
+        raw(
+            "`Content-Length` and `Transfer-Encoding: chunked`, a request inside the body",
+            "POST /api/public HTTP/1.1\r\nHost: api\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n",
+            "0\r\n\r\n",
+        ),
+        raw(
+            "`Transfer-Encoding: chunked` before `Content-Length`, a request inside the body",
+            "POST /api/public HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+            "0\r\n\r\n",
+        ),
+        raw(
+            "two `Transfer-Encoding: chunked` headers",
+            "POST /api/public HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+            "0\r\n\r\n",
+        ),
+        raw(
+            "`Transfer-Encoding` in an HTTP/1.0 request",
+            "POST /api/public HTTP/1.0\r\nHost: api\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n",
+            "0\r\n\r\n",
+        ),
+        raw(
+            "two different `Content-Length` values",
+            "POST /api/public HTTP/1.1\r\nHost: api\r\nContent-Length: 0\r\nContent-Length: 41\r\n",
+            "",
+        ),
+        raw(
+            "`Content-Length: +0`",
+            "POST /api/public HTTP/1.1\r\nHost: api\r\nContent-Length: +0\r\n",
+            "",
+        ),
+        raw(
+            "HTTP/1.1 request with no `Host`",
+            "GET /api/private HTTP/1.1\r\n",
+            "",
+        ),
+        raw(
+            "two `Host` headers",
+            "GET /api/private HTTP/1.1\r\nHost: api\r\nHost: elsewhere\r\n",
+            "",
+        ),
+    ]
+}
+
+/// Writes `request` on a connection of its own and reads until the server
+/// closes it: the status of each answer it wrote, in order.
+async fn send_raw(address: &str, request: &[u8]) -> Result<Vec<u16>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = address.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
+    match read.await {
+        // A reset after the answer (the rest of the request unread) ends the
+        // connection as surely as a close does.
+        Ok(Ok(_)) => {}
+        Ok(Err(err)) if err.kind() == std::io::ErrorKind::ConnectionReset => {}
+        Ok(Err(err)) => return Err(format!("read failed: {err}")),
+        Err(_) => return Err("the connection was left open".into()),
+    }
+    Ok(statuses(&String::from_utf8_lossy(&answer)))
+}
+
+/// The status of each response in `stream`, read head by head, each body
+/// skipped by its `Content-Length` (a response without one runs to the end).
+fn statuses(mut stream: &str) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    while let Some((head, rest)) = stream.split_once("\r\n\r\n") {
+        let mut lines = head.split("\r\n");
+        let status = lines.next().and_then(|line| line.split(' ').nth(1)?.parse().ok());
+        statuses.push(status.unwrap_or(0));
+        let length = lines
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, value)| value.trim().parse().ok())
+            .unwrap_or(rest.len());
+        stream = rest.get(length..).unwrap_or("");
+    }
+    statuses
 }
 
 /// The cases a security review added: encodings, duplicate members, claims
@@ -1079,10 +1179,11 @@ fn table(cases: &[Case]) -> String {
     let mut table = String::from("| category | request | answer |\n|---|---|---|\n");
     for case in cases {
         let code = case.code.map(|code| format!(" `{code}`")).unwrap_or_default();
-        let why = case
-            .description
-            .map(|description| format!(" (\"{description}\")"))
-            .unwrap_or_default();
+        let why = match (&case.raw, case.description) {
+            (Some(_), _) => " (the connection closed: nothing after it answered)".to_owned(),
+            (None, Some(description)) => format!(" (\"{description}\")"),
+            (None, None) => String::new(),
+        };
         table.push_str(&format!(
             "| {} | {} | {}{code}{why} |\n",
             case.category, case.name, case.status
@@ -1140,6 +1241,7 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code() {
     cases.extend(hmac_keyed_with_the_public_key(&app));
     cases.extend(second_review(&app));
     cases.extend(dpop_attacks(&app));
+    cases.extend(request_framing());
     assert!(cases.len() >= 60, "{} cases", cases.len());
     check_security_md(&cases);
 
@@ -1158,6 +1260,14 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code() {
     };
     let mut failures = Vec::new();
     for case in &cases {
+        if let Some(request) = &case.raw {
+            match send_raw(&app.address, request).await {
+                Ok(statuses) if statuses == [case.status] => {}
+                Ok(statuses) => failures.push(format!("{}: answered {statuses:?}", case.name)),
+                Err(err) => failures.push(format!("{}: {err}", case.name)),
+            }
+            continue;
+        }
         if case.send_first {
             let first = send(case).await;
             if first.status == 200 || first.status >= 500 {
