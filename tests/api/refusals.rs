@@ -96,7 +96,7 @@ async fn invalid_tokens_say_what_failed_without_echoing_the_token() {
         jsonwebtoken::encode(
             &header,
             &claims,
-            &jsonwebtoken::EncodingKey::from_secret(public_jwk.as_bytes()),
+            &jsonwebtoken::EncodingKey::from_secret(public_jwk.as_bytes()).unwrap(),
         )
         .unwrap()
     };
