@@ -10,7 +10,7 @@ use actix_cors::Cors;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::middleware::{DefaultHeaders, Next, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 
 use crate::auth::dpop::{DPOP, DPOP_NONCE, DpopVerifier, NextNonce};
@@ -113,6 +113,7 @@ impl Application {
             &routes::table(),
             dev.as_ref().map(|dev| &dev.tokens[..]),
         ));
+        let is_dev = dev.is_some();
         let dev_issuer = dev.map(|dev| web::Data::new(dev.issuer));
 
         let origin = settings.client_origin_url.clone();
@@ -131,6 +132,9 @@ impl Application {
                 })
                 .configure(more_routes.clone())
                 .default_service(web::to(routes::not_found))
+                // In `dev`, no request for another name reaches a route (and
+                // the tokens); the refusal gets every header below.
+                .wrap(Condition::new(is_dev, from_fn(crate::dev::loopback_host_only)))
                 .wrap(
                     Cors::default()
                         .allowed_origin(&origin)

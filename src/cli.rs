@@ -22,6 +22,10 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(version, about, after_long_help = settings_help())]
 pub(crate) struct Cli {
+    /// Read settings from FILE instead of `./.env` (the environment still
+    /// wins over both).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) env_file: Option<PathBuf>,
     /// What to do; without one, `serve`.
     #[command(subcommand)]
     command: Option<Command>,

@@ -1,11 +1,12 @@
-//! `actix-auth0-api`: loads `.env`, parses the command line, sets up logging,
-//! runs the command and turns its outcome into an exit code: 0 on success,
-//! 2 for bad arguments, 1 for any other failure, each failure one line on
-//! standard error.
+//! `actix-auth0-api`: parses the command line, loads `./.env` (or the
+//! `--env-file`), sets up logging, runs the command and turns its outcome
+//! into an exit code: 0 on success, 2 for bad arguments, 1 for any other
+//! failure, each failure one line on standard error.
 
 mod cli;
 mod logging;
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -17,18 +18,28 @@ fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// Loads `path` (`--env-file`), or else `./.env` when there is one, without
+/// overriding the environment; the file read, if any. Never a `.env` of a
+/// parent folder (as `dotenvy::dotenv()` would): whoever can write one there
+/// could set `AUTH0_JWKS_URL` for a server whose operator left it unset.
+fn load_env_file(path: Option<&Path>) -> Result<Option<PathBuf>, String> {
+    let (path, required) = match path {
+        Some(path) => (path, true),
+        None => (Path::new(".env"), false),
+    };
+    match dotenvy::from_path(path) {
+        Ok(()) => Ok(Some(path.to_owned())),
+        Err(err) if err.not_found() && !required => Ok(None),
+        Err(err) => Err(format!("{}: {err}", path.display())),
+    }
+}
+
 #[actix_web::main]
 async fn main() -> ExitCode {
     // libpq initialises OpenSSL with a clean-up at exit, which can tear it
     // down under a thread still opening a PostgreSQL connection. Initialised
     // here first, OpenSSL registers no such clean-up.
     openssl_sys::init();
-    if let Err(err) = dotenvy::dotenv()
-        && !err.not_found()
-    {
-        eprintln!("error: .env: {}", one_line(&err.to_string()));
-        return ExitCode::FAILURE;
-    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) if !err.use_stderr() => err.exit(), // --help, --version
@@ -37,9 +48,22 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let env_file = match load_env_file(cli.env_file.as_deref()) {
+        Ok(env_file) => env_file,
+        Err(err) => {
+            eprintln!("error: {}", one_line(&err));
+            return ExitCode::FAILURE;
+        }
+    };
     if let Err(err) = logging::init() {
         eprintln!("error: {err}");
         return ExitCode::FAILURE;
+    }
+    if let Some(path) = env_file {
+        log::info!(
+            "settings read from {} (the environment wins over it)",
+            path.display()
+        );
     }
     match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,

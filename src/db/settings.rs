@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use diesel::{Connection, PgConnection};
+use diesel::{Connection, ConnectionError, PgConnection};
 
 use crate::db::error::DbError;
 
@@ -37,13 +37,44 @@ impl DbSettings {
 
     /// The URL with any password replaced by `***`, for printing and logs.
     pub fn redacted_url(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut parsed) if self.is_postgres() && parsed.password().is_some() => {
-                let _ = parsed.set_password(Some("***"));
-                parsed.to_string()
-            }
-            _ => self.url.clone(),
+        self.redact(&self.url)
+    }
+
+    /// `text` (an error about the URL, say) with the URL's password replaced
+    /// by `***` wherever it shows, as written or percent-decoded: libpq
+    /// quotes a malformed password, or the whole URL, in its errors.
+    pub fn redact(&self, text: &str) -> String {
+        let mut secrets = self.secrets();
+        // The longest first, so that none leaves a piece of another.
+        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        secrets.iter().fold(text.to_owned(), |text, secret| {
+            text.replace(secret.as_str(), "***")
+        })
+    }
+
+    /// The password of a PostgreSQL URL's user info and of any `password=`
+    /// parameter, read as text: a URL malformed enough to be refused is
+    /// still redacted.
+    fn secrets(&self) -> Vec<String> {
+        if !self.is_postgres() {
+            return Vec::new();
         }
+        let rest = self.url.split_once("://").map_or("", |(_, rest)| rest);
+        let authority = rest.split(['/', '?']).next().unwrap_or("");
+        let user_info_password = authority
+            .rsplit_once('@')
+            .and_then(|(user_info, _)| user_info.split_once(':'))
+            .map(|(_, password)| password);
+        let query = self.url.split_once('?').map_or("", |(_, query)| query);
+        let query_passwords = query.split('&').filter_map(|pair| pair.strip_prefix("password="));
+        let mut secrets = Vec::new();
+        for raw in user_info_password.into_iter().chain(query_passwords) {
+            let decoded = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+            secrets.push(decoded.into_owned());
+            secrets.push(raw.to_owned());
+        }
+        secrets.retain(|secret| !secret.is_empty());
+        secrets
     }
 
     /// A new PostgreSQL connection, giving up after the connect timeout.
@@ -54,7 +85,8 @@ impl DbSettings {
             self.url,
             self.connect_timeout.as_secs().max(1)
         );
-        Ok(PgConnection::establish(&url)?)
+        PgConnection::establish(&url)
+            .map_err(|err| DbError::Connect(ConnectionError::BadConnection(self.redact(&err.to_string()))))
     }
 }
 
@@ -80,5 +112,34 @@ mod tests {
         assert!(!format!("{settings:?}").contains("s3cret"));
         let sqlite = DbSettings::new("data/app.db");
         assert_eq!(sqlite.redacted_url(), "data/app.db");
+    }
+
+    #[test]
+    fn passwords_are_redacted_however_malformed_the_url() {
+        let cases = [
+            ("postgres://api:SeC%zzrEt2@db/api", "SeC%zzrEt2", "SeC%zzrEt2"),
+            (
+                "postgresql://api:p%40ss%2Fword@db/api",
+                "p%40ss%2Fword",
+                "p@ss/word",
+            ),
+            ("postgres://api:two@at@db/api", "two@at", "two@at"),
+            (
+                "postgres://api@db/api?sslmode=require&password=q%zzpw",
+                "q%zzpw",
+                "q%zzpw",
+            ),
+        ];
+        for (url, written, shown) in cases {
+            let settings = DbSettings::new(url);
+            let message = format!("invalid percent-encoded token: \"{written}\" in {url}; {shown}");
+            let redacted = settings.redact(&message);
+            assert!(!redacted.contains(written), "{url}: {redacted}");
+            assert!(!redacted.contains(shown), "{url}: {redacted}");
+            assert!(!settings.redacted_url().contains(shown), "{url}");
+            assert!(redacted.contains("***"), "{redacted}");
+        }
+        let no_password = DbSettings::new("postgres://api@db:5432/api");
+        assert_eq!(no_password.redact("api at db"), "api at db");
     }
 }

@@ -5,10 +5,12 @@
 //! `serve` never uses any of it.
 
 mod dpop;
+mod host;
 mod issuer;
 mod signing;
 
 pub use dpop::{DpopKey, DpopKeyError};
+pub(crate) use host::loopback_host_only;
 pub use issuer::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevIssuerError, ExampleToken, TokenRequest};
 pub use signing::{SigningError, SigningKey, jwks};
 

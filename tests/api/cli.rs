@@ -333,6 +333,53 @@ async fn dev_tokens_bound_to_a_dpop_key_work_with_its_proofs() {
     assert!(stderr.contains("junk.pem"), "{stderr}");
 }
 
+/// `dev` answers only requests addressed to a loopback name: a page whose
+/// own name was rebound to 127.0.0.1 (DNS rebinding) must not read the
+/// tokens on its docs page, or anything else.
+#[actix_web::test]
+async fn dev_refuses_a_host_that_is_not_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let dev = start_dev(dir.path(), &port);
+    let client = reqwest::Client::new();
+    crate::helpers::wait_ready(&dev.address, &client).await;
+    let get = async |path: &str, host: &str| {
+        let response = client
+            .get(format!("{}{path}", dev.address))
+            .header("Host", host)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    };
+    for host in [
+        "rebound.example",
+        &format!("rebound.example:{port}"),
+        "localhost.rebound.example",
+    ] {
+        for path in ["/docs", "/api/public", "/.well-known/jwks.json"] {
+            let (status, body) = get(path, host).await;
+            assert_eq!(status, 421, "{host}{path}: {body}");
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["error"], "misdirected_request", "{host}{path}");
+            assert!(!body.to_string().contains(&dev.tokens[0]));
+        }
+    }
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        format!("[::1]:{port}"),
+    ] {
+        let (status, body) = get("/docs", &host).await;
+        assert_eq!(status, 200, "{host}");
+        assert!(
+            body.contains(&dev.tokens[0]),
+            "{host}: the docs page offers the tokens"
+        );
+    }
+}
+
 #[actix_web::test]
 async fn serve_refuses_a_development_token() {
     let token = binary().args(&["token", "--sub", "dev|user"]).stdout();
@@ -368,6 +415,92 @@ fn migrate_says_what_ran() {
         .code_and_stderr();
     assert_eq!(code, Some(1));
     assert!(stderr.contains("no database at absent.db"), "{stderr}");
+}
+
+/// Settings come from `./.env` or the file `--env-file` names, never from a
+/// `.env` in a parent folder: whoever can write one there could point
+/// `AUTH0_JWKS_URL` at keys of their own. The log names the file read.
+#[test]
+fn only_the_working_folders_env_file_or_the_named_one_is_read() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("api");
+    std::fs::create_dir(&dir).unwrap();
+    let planted = parent.path().join("planted.db");
+    std::fs::write(
+        parent.path().join(".env"),
+        format!("DATABASE_URL={}\n", planted.display()),
+    )
+    .unwrap();
+    let migrate = |args: &[&str]| {
+        let output = binary_in(&dir).args(args).args(&["migrate"]).output();
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        (output.status.code(), stderr)
+    };
+
+    let (code, stderr) = migrate(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(dir.join("app.db").exists(), "the default database, in ./");
+    assert!(!planted.exists(), "the parent folder's .env was read");
+    assert!(!stderr.contains("settings read from"), "{stderr}");
+
+    std::fs::write(dir.join(".env"), "DATABASE_URL=own.db\n").unwrap();
+    let (code, stderr) = migrate(&[]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(dir.join("own.db").exists());
+    assert!(stderr.contains("settings read from .env"), "{stderr}");
+
+    std::fs::write(parent.path().join("named.env"), "DATABASE_URL=named.db\n").unwrap();
+    let (code, stderr) = migrate(&["--env-file", "../named.env"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(dir.join("named.db").exists(), "--env-file replaces ./.env");
+    assert!(stderr.contains("settings read from ../named.env"), "{stderr}");
+
+    let (code, stderr) = migrate(&["--env-file", "absent.env"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: absent.env: "), "{stderr}");
+    assert!(!planted.exists());
+}
+
+/// A PostgreSQL URL that is malformed, or names a server that is not
+/// there, stops `serve`, `users` and `migrate` with an error that never shows
+/// its password, as written or decoded.
+#[test]
+fn database_errors_never_print_the_password() {
+    let urls = [
+        (
+            "postgres://api:SeC%zzrEt2@127.0.0.1:9/api",
+            &["SeC", "zzrEt2"][..],
+        ),
+        ("postgres://api:s3cret%2Dpw@127.0.0.1:9/api", &["s3cret"][..]),
+        ("postgresql://api@127.0.0.1:9/api?password=q%zzpw", &["zzpw"][..]),
+    ];
+    for (url, secrets) in urls {
+        for command in ["serve", "users", "migrate"] {
+            let (code, stderr) = binary()
+                .envs([
+                    ("DATABASE_URL", url),
+                    ("AUTH0_DOMAIN", "tenant.example.com"),
+                    ("AUTH0_AUDIENCE", "https://api.example.com"),
+                ])
+                .args(&[command])
+                .code_and_stderr();
+            assert_eq!(code, Some(1), "{command} with {url}: {stderr}");
+            assert!(
+                stderr
+                    .lines()
+                    .last()
+                    .is_some_and(|line| line.starts_with("error: ")),
+                "{command} with {url}: {stderr}"
+            );
+            for secret in secrets {
+                assert!(
+                    !stderr.contains(secret),
+                    "{command} with {url} printed {secret}: {stderr}"
+                );
+            }
+        }
+    }
 }
 
 #[test]
