@@ -15,14 +15,15 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::{AUDIENCE, TestDatabase, TestIssuer, eventually, read, shared_key, sign_with};
 
 /// The app trusting `issuers` (a comma-separated `AUTH0_ISSUER`), keys found
-/// from each issuer; its address.
-async fn app_trusting(issuers: &[&str], database: &TestDatabase) -> String {
-    let env = HashMap::from([
+/// from each issuer, with `more` settings; its address.
+async fn app_trusting(issuers: &[&str], database: &TestDatabase, more: &[(&str, &str)]) -> String {
+    let mut env = HashMap::from([
         ("AUTH0_ISSUER", issuers.join(",")),
         ("AUTH0_AUDIENCE", AUDIENCE.to_owned()),
         ("DATABASE_URL", database.url()),
         ("PORT", "0".to_owned()),
     ]);
+    env.extend(more.iter().map(|(name, value)| (*name, value.to_string())));
     let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("settings");
     let app = Application::build(settings).await.expect("app starts");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -49,7 +50,7 @@ async fn tokens_of_each_issuer_pass_with_that_issuers_keys_only() {
     let a = TestIssuer::start(&[&key_a]).await;
     let b = TestIssuer::start(&[&key_b]).await;
     let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&a.issuer, &b.issuer], &database).await;
+    let address = app_trusting(&[&a.issuer, &b.issuer], &database, &[]).await;
 
     let from_a = sign_with(&key_a, a.claims("auth0|a"), json!({}));
     let from_b = sign_with(&key_b, b.claims("auth0|b"), json!({}));
@@ -75,7 +76,7 @@ async fn an_unlisted_issuer_is_refused_before_any_key_is_fetched() {
     let a = TestIssuer::start(&[&shared_key("main")]).await;
     let stranger = TestIssuer::start(&[&shared_key("main")]).await;
     let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&a.issuer], &database).await;
+    let address = app_trusting(&[&a.issuer], &database, &[]).await;
     assert!(eventually(Duration::from_secs(2), async || a.fetches() == 1).await);
 
     // An unknown kid too: had the key been looked up, it would be fetched.
@@ -109,7 +110,7 @@ async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
         .mount(&server)
         .await;
     let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&issuer], &database).await;
+    let address = app_trusting(&[&issuer], &database, &[]).await;
     let now = crate::helpers::now();
     let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|d", "iat": now, "exp": now + 60});
     let token = sign_with(&key, claims, json!({}));
@@ -117,4 +118,99 @@ async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
         status(&address, "/api/private", &token).await.0 == 200
     });
     assert!(ok.await, "keys found where the discovery document says");
+}
+
+/// A discovery document that fails (a 503 blip at start-up) is asked again
+/// with the key store's retry interval, and the keys are found without a
+/// restart.
+#[actix_web::test]
+async fn a_failed_discovery_is_retried_until_the_keys_are_found() {
+    let key = shared_key("discovered");
+    let server = MockServer::start().await;
+    let issuer = format!("{}/", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(2)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"issuer": issuer, "jwks_uri": format!("{}/oauth/keys", server.uri())})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/oauth/keys"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jwks([&*key])))
+        .mount(&server)
+        .await;
+    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
+    let address = app_trusting(&[&issuer], &database, &[("JWKS_REFETCH_COOLDOWN_SECS", "1")]).await;
+    let now = crate::helpers::now();
+    let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|d", "iat": now, "exp": now + 60});
+    let token = sign_with(&key, claims, json!({}));
+    let ok = eventually(Duration::from_secs(15), async || {
+        status(&address, "/api/private", &token).await.0 == 200
+    });
+    assert!(ok.await, "keys found once discovery answered");
+    let discoveries = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|request| request.url.path() == "/.well-known/openid-configuration")
+        .count();
+    assert!(
+        discoveries >= 3,
+        "discovery asked again after failing ({discoveries})"
+    );
+    let ready = read(reqwest::get(format!("{address}/readyz")).await.unwrap()).await;
+    assert_eq!(ready.status, 200, "{:?}", ready.json);
+}
+
+/// A discovery document that names another issuer (OpenID Connect
+/// Discovery 4.3) is refused: its `jwks_uri`, the other issuer's keys, never
+/// signs for this issuer.
+#[actix_web::test]
+async fn a_discovery_document_naming_another_issuer_is_refused() {
+    let attacker_key = shared_key("attacker");
+    let attacker = TestIssuer::start(&[&attacker_key]).await;
+    let server = MockServer::start().await;
+    let issuer = format!("{}/", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/.well-known/openid-configuration"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "issuer": attacker.issuer,
+            "jwks_uri": format!("{}.well-known/jwks.json", attacker.issuer),
+        })))
+        .mount(&server)
+        .await;
+    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
+    let address = app_trusting(&[&issuer], &database, &[]).await;
+    let asked = eventually(Duration::from_secs(5), async || {
+        server
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|request| request.url.path() == "/.well-known/openid-configuration")
+    });
+    assert!(asked.await, "discovery was asked");
+    let now = crate::helpers::now();
+    let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|victim", "iat": now, "exp": now + 60});
+    let token = sign_with(&attacker_key, claims, json!({}));
+    let (code, body) = status(&address, "/api/private", &token).await;
+    assert_eq!(code, 503, "no keys: {body}");
+    assert_eq!(
+        attacker.fetches(),
+        0,
+        "the other issuer's keys were never fetched"
+    );
+    let ready = read(reqwest::get(format!("{address}/readyz")).await.unwrap()).await;
+    assert_eq!(ready.status, 503, "{:?}", ready.json);
+    assert!(database.subs().is_empty());
 }

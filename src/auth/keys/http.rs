@@ -4,8 +4,10 @@
 //! announced or not), redirects are not followed, and the response's
 //! `Cache-Control` says how long its keys may be kept. An issuer whose
 //! `{issuer}.well-known/jwks.json` answers 404 is asked where its keys are,
-//! through its OpenID discovery document, once. Every URL fetched comes from
-//! the configuration or from the issuer itself, never from a token.
+//! through its OpenID discovery document, at each fetch that needs it (a
+//! failed discovery is retried with the key store's backoff, like any fetch).
+//! The document must name the configured issuer, exactly. Every URL fetched
+//! comes from the configuration or from the issuer itself, never from a token.
 
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
@@ -25,12 +27,21 @@ const MAX_JWKS_BYTES: usize = 1024 * 1024;
 pub(crate) struct HttpSource {
     /// Where the keys are fetched from (the discovered URL once known).
     url: Mutex<Url>,
-    /// The issuer's OpenID discovery document, when the keys' URL was not
-    /// configured and may be found there; `None` once used.
-    discovery: Mutex<Option<Url>>,
+    /// Where the keys may be found instead, when their URL was not configured.
+    discovery: Option<Discovery>,
     /// The configured URL, for log lines.
     location: String,
     client: reqwest::Client,
+}
+
+/// An issuer's OpenID discovery document, asked when its keys' URL answers 404.
+struct Discovery {
+    /// `{issuer}.well-known/openid-configuration`.
+    url: Url,
+    /// The issuer as configured: what the document's `issuer` must be.
+    issuer: String,
+    /// An `http://` `jwks_uri` is trusted only for a loopback `http://` issuer.
+    issuer_is_local_http: bool,
 }
 
 impl HttpSource {
@@ -39,17 +50,23 @@ impl HttpSource {
         Self::with_discovery(url, None)
     }
 
-    /// A source for `issuer`'s keys: `{issuer}.well-known/jwks.json`, or
-    /// where its OpenID discovery document says when that answers 404.
-    pub(crate) fn for_issuer(issuer: &Url) -> Result<Self, reqwest::Error> {
-        let base = issuer.as_str().trim_end_matches('/');
+    /// A source for `issuer`'s keys (a validated URL, as configured):
+    /// `{issuer}.well-known/jwks.json`, or where its OpenID discovery
+    /// document says when that answers 404.
+    pub(crate) fn for_issuer(issuer: &str) -> Result<Self, reqwest::Error> {
+        let parsed = Url::parse(issuer).expect("issuers are validated URLs");
+        let base = parsed.as_str().trim_end_matches('/');
         let jwks = Url::parse(&format!("{base}/.well-known/jwks.json")).expect("an issuer URL with a path");
-        let discovery = Url::parse(&format!("{base}/.well-known/openid-configuration"))
-            .expect("an issuer URL with a path");
+        let discovery = Discovery {
+            url: Url::parse(&format!("{base}/.well-known/openid-configuration"))
+                .expect("an issuer URL with a path"),
+            issuer: issuer.to_owned(),
+            issuer_is_local_http: parsed.scheme() == "http" && is_loopback(&parsed),
+        };
         Self::with_discovery(jwks, Some(discovery))
     }
 
-    fn with_discovery(url: Url, discovery: Option<Url>) -> Result<Self, reqwest::Error> {
+    fn with_discovery(url: Url, discovery: Option<Discovery>) -> Result<Self, reqwest::Error> {
         let mut client = reqwest::Client::builder();
         if is_loopback(&url) {
             // This machine (the development issuer, a local tenant stub) is
@@ -66,27 +83,28 @@ impl HttpSource {
         Ok(Self {
             location: url.to_string(),
             url: Mutex::new(url),
-            discovery: Mutex::new(discovery),
+            discovery,
             client,
         })
     }
 
+    /// The keys at the URL known so far; on a 404, asks the discovery
+    /// document again (it is never forgotten: a failed discovery is retried
+    /// at the next fetch, and a moved `jwks_uri` is found again).
     async fn get(&self) -> Result<Fetched, FetchError> {
         let url = self.url.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        match self.get_keys(url).await {
+        match self.get_keys(url.clone()).await {
             Err(FetchError::Status(404)) => {
-                let discovery = self
-                    .discovery
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .take();
-                let Some(discovery) = discovery else {
+                let Some(discovery) = &self.discovery else {
                     return Err(FetchError::Status(404));
                 };
-                let url = self.discover(discovery).await?;
-                log::info!("signing keys of {} are published at {url}", self.location);
-                *self.url.lock().unwrap_or_else(PoisonError::into_inner) = url.clone();
-                self.get_keys(url).await
+                let discovered = self.discover(discovery).await?;
+                if discovered == url {
+                    return Err(FetchError::Status(404));
+                }
+                log::info!("signing keys of {} are published at {discovered}", self.location);
+                *self.url.lock().unwrap_or_else(PoisonError::into_inner) = discovered.clone();
+                self.get_keys(discovered).await
             }
             outcome => outcome,
         }
@@ -100,21 +118,39 @@ impl HttpSource {
         })
     }
 
-    /// The `jwks_uri` of an OpenID discovery document, held to the same
-    /// rules as a configured URL: https, or http to this machine only.
-    async fn discover(&self, discovery: Url) -> Result<Url, FetchError> {
+    /// The `jwks_uri` of an OpenID discovery document (OpenID Connect
+    /// Discovery 4.3): the document must name the configured issuer exactly,
+    /// and its `jwks_uri` be https, or http to this machine for an issuer
+    /// that is itself http on this machine.
+    async fn discover(&self, discovery: &Discovery) -> Result<Url, FetchError> {
         #[derive(serde::Deserialize)]
-        struct Discovery {
+        struct Document {
+            issuer: Option<String>,
             jwks_uri: String,
         }
-        let (body, _) = self.get_body(discovery).await?;
-        let document: Discovery =
-            serde_json::from_slice(&body).map_err(|_| FetchError::Discovery("no jwks_uri in it".into()))?;
+        let (body, _) = self.get_body(discovery.url.clone()).await?;
+        let document: Document = serde_json::from_slice(&body)
+            .map_err(|_| FetchError::Discovery("no issuer and jwks_uri in it".into()))?;
+        match document.issuer.as_deref() {
+            Some(issuer) if issuer == discovery.issuer => {}
+            Some(issuer) if issuer.trim_end_matches('/') == discovery.issuer.trim_end_matches('/') => {
+                return Err(FetchError::Discovery(format!(
+                    "the document's issuer is {issuer:?}, the configured one {:?}: they differ by a trailing slash; set AUTH0_ISSUER to the issuer's own spelling, which its tokens' iss carries",
+                    discovery.issuer
+                )));
+            }
+            issuer => {
+                return Err(FetchError::Discovery(format!(
+                    "the document's issuer is {issuer:?}, not the configured {:?}",
+                    discovery.issuer
+                )));
+            }
+        }
         let url = Url::parse(&document.jwks_uri)
             .map_err(|_| FetchError::Discovery(format!("jwks_uri {:?} is not a URL", document.jwks_uri)))?;
         let trusted = match url.scheme() {
             "https" => true,
-            "http" => is_loopback(&url),
+            "http" => discovery.issuer_is_local_http && is_loopback(&url),
             _ => false,
         };
         if !trusted || !url.username().is_empty() || url.password().is_some() {
@@ -257,6 +293,97 @@ mod tests {
         let response = b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:9/\r\ncontent-length: 0\r\n\r\n";
         let source = HttpSource::new(serve_once(response.to_vec()).await).unwrap();
         assert!(matches!(source.get().await, Err(FetchError::Status(302))));
+    }
+
+    /// What `discover` makes of a discovery document served locally, for
+    /// the configured `issuer`.
+    async fn discover(
+        issuer: &str,
+        issuer_is_local_http: bool,
+        document: serde_json::Value,
+    ) -> Result<Url, FetchError> {
+        let body = document.to_string();
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let url = serve_once(response.into_bytes()).await;
+        let source = HttpSource::new(url.clone()).unwrap();
+        let discovery = Discovery {
+            url,
+            issuer: issuer.to_owned(),
+            issuer_is_local_http,
+        };
+        source.discover(&discovery).await
+    }
+
+    #[tokio::test]
+    async fn a_discovery_document_must_name_the_configured_issuer() {
+        let issuer = "https://tenant.example.com/";
+        let keys = "https://tenant.example.com/keys";
+        let found = discover(
+            issuer,
+            false,
+            serde_json::json!({"issuer": issuer, "jwks_uri": keys}),
+        )
+        .await;
+        assert_eq!(found.unwrap().as_str(), keys);
+
+        for document in [
+            serde_json::json!({"issuer": "https://attacker.example.com/", "jwks_uri": keys}),
+            serde_json::json!({"issuer": "https://TENANT.example.com/", "jwks_uri": keys}),
+            serde_json::json!({"jwks_uri": keys}),
+            serde_json::json!({"issuer": 1, "jwks_uri": keys}),
+        ] {
+            let refused = discover(issuer, false, document.clone()).await;
+            assert!(
+                matches!(refused, Err(FetchError::Discovery(_))),
+                "{document}: {refused:?}"
+            );
+        }
+        let Err(FetchError::Discovery(why)) = discover(
+            issuer,
+            false,
+            serde_json::json!({"issuer": "https://tenant.example.com", "jwks_uri": keys}),
+        )
+        .await
+        else {
+            panic!("a trailing slash apart is refused");
+        };
+        assert!(
+            why.contains("\"https://tenant.example.com\"") && why.contains("trailing slash"),
+            "both spellings named: {why}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_http_jwks_uri_is_trusted_only_for_a_local_http_issuer() {
+        let local = "http://127.0.0.1:9/";
+        let document = |jwks_uri: &str| serde_json::json!({"issuer": local, "jwks_uri": jwks_uri});
+        assert!(
+            discover(local, true, document("http://127.0.0.1:9/keys"))
+                .await
+                .is_ok()
+        );
+        let https_issuer = "https://tenant.example.com/";
+        let plain = serde_json::json!({"issuer": https_issuer, "jwks_uri": "http://127.0.0.1:9/keys"});
+        assert!(matches!(
+            discover(https_issuer, false, plain).await,
+            Err(FetchError::Discovery(_))
+        ));
+        for jwks_uri in [
+            "http://keys.example.com/keys",
+            "https://user:pw@keys.example.com/",
+            "ftp://127.0.0.1/keys",
+        ] {
+            assert!(
+                matches!(
+                    discover(local, true, document(jwks_uri)).await,
+                    Err(FetchError::Discovery(_))
+                ),
+                "{jwks_uri}"
+            );
+        }
     }
 
     #[test]

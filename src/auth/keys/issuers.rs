@@ -26,10 +26,9 @@ impl IssuerKeys {
         let issuers = issuers
             .iter()
             .map(|issuer| {
-                let source = match (jwks_url, Url::parse(issuer)) {
-                    (Some(url), _) => HttpSource::new(url.clone())?,
-                    (None, Ok(issuer)) => HttpSource::for_issuer(&issuer)?,
-                    (None, Err(_)) => unreachable!("issuers are validated URLs"),
+                let source = match jwks_url {
+                    Some(url) => HttpSource::new(url.clone())?,
+                    None => HttpSource::for_issuer(issuer)?,
                 };
                 let store = KeyStore::new(Box::new(source), settings.clone());
                 Ok((issuer.clone(), Arc::new(store)))
