@@ -116,14 +116,17 @@ pub(crate) async fn observe(
             .and_then(|agent| agent.to_str().ok())
             .unwrap_or("-");
         // The path without its query string, and no Referer: a client may
-        // put a token in either, and the log keeps none.
+        // put a token in either, and the log keeps none. The fields a client
+        // writes are escaped (`"` as `\"`, `\` as `\\`), so that none can
+        // close its quotes and append what reads as another request's line.
         log::debug!(
             target: ACCESS_LOG,
             request_id = RequestId::of(req).as_str();
-            "{} \"{} {}\" {status} {size} \"{agent}\" {:.6}",
+            "{} \"{} {}\" {status} {size} \"{}\" {:.6}",
             req.peer_addr().map_or_else(|| "-".to_owned(), |peer| peer.ip().to_string()),
             req.method(),
-            req.path(),
+            req.path().escape_default(),
+            agent.escape_default(),
             took.as_secs_f64(),
         );
     }

@@ -11,7 +11,7 @@
 //! requests (from one instance or several) make one row.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -40,6 +40,11 @@ const LONE_ROWS: usize = 4;
 
 /// How long a storm's small batch waits: a few requests' signature checks.
 const GATHER: Duration = Duration::from_micros(200);
+
+/// [`Database::probe_write`]'s statement, the same on both databases. An
+/// empty table has no row to rewrite, and the probe then writes nothing.
+const PROBE_WRITE: &str =
+    "UPDATE users SET last_seen_at = last_seen_at WHERE id = (SELECT max(id) FROM users)";
 
 /// A row as the upsert hands it back: only what the server keeps of it.
 #[derive(Debug, Clone, Queryable)]
@@ -87,6 +92,7 @@ impl Writer {
     pub(crate) fn start(settings: &DbSettings) -> Result<Self, DbError> {
         let (jobs, queue) = std::sync::mpsc::channel();
         let epoch = Arc::new(AtomicU64::new(0));
+        let writes_failing = Arc::new(AtomicBool::new(false));
         if settings.is_postgres() {
             let queue = Arc::new(Mutex::new(queue));
             // One connection now: a wrong URL or a server that is down fails
@@ -98,8 +104,9 @@ impl Writer {
                     conn: first.take(),
                 };
                 let queue = Arc::clone(&queue);
+                let writes_failing = Arc::clone(&writes_failing);
                 crate::background::spawn(&format!("users-writer-{n}"), move || {
-                    write_until_closed(&mut db, |storm| {
+                    write_until_closed(&mut db, &writes_failing, |storm| {
                         take_batch(
                             &queue.lock().unwrap_or_else(PoisonError::into_inner),
                             storm,
@@ -120,7 +127,9 @@ impl Writer {
             };
             db.check()?;
             crate::background::spawn("users-writer", move || {
-                write_until_closed(&mut db, |storm| take_batch(&queue, storm, GATHER));
+                write_until_closed(&mut db, &writes_failing, |storm| {
+                    take_batch(&queue, storm, GATHER)
+                });
             });
         }
         Ok(Self { jobs, epoch })
@@ -155,12 +164,16 @@ impl Writer {
 
 /// Runs the batches `take` hands out until it hands out none; `take` is
 /// told whether a storm is on (see [`take_batch`]).
-fn write_until_closed(db: &mut impl Database, mut take: impl FnMut(bool) -> Option<Vec<Job>>) {
+fn write_until_closed(
+    db: &mut impl Database,
+    writes_failing: &AtomicBool,
+    mut take: impl FnMut(bool) -> Option<Vec<Job>>,
+) {
     let mut last_commit: Option<Instant> = None;
     while let Some(batch) = take(last_commit.is_some_and(|at| at.elapsed() < STORM)) {
         // An empty batch (an idle second) runs too: it looks at the database.
         let writes = !batch.is_empty();
-        run(db, batch);
+        run(db, writes_failing, batch);
         if writes {
             last_commit = Some(Instant::now());
         }
@@ -209,12 +222,20 @@ trait Database {
     fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError>;
     /// A statement that touches nothing.
     fn ping(&mut self) -> Result<(), DbError>;
+    /// A write that changes nothing (the newest row rewritten as it is):
+    /// it fails where rows cannot be written, as on a full disk, which a
+    /// read does not see.
+    fn probe_write(&mut self) -> Result<(), DbError>;
     /// Which file rows go to now (see [`Writer::epoch`]).
     fn epoch(&self) -> u64;
 }
 
-/// Runs one batch and tells everyone in it how it went.
-fn run(db: &mut impl Database, batch: Vec<Job>) {
+/// Runs one batch and tells everyone in it how it went. `writes_failing`
+/// holds whether the last rows written failed to commit: while it does, a
+/// readiness ping is a write, not a read, so that an instance whose every
+/// write fails (a full disk) is not ready, and is ready again as soon as a
+/// write succeeds.
+fn run(db: &mut impl Database, writes_failing: &AtomicBool, batch: Vec<Job>) {
     let checked = db.check().map_err(Arc::new);
     let epoch = db.epoch();
     let mut subs: Vec<&str> = Vec::new();
@@ -252,10 +273,22 @@ fn run(db: &mut impl Database, batch: Vec<Job>) {
     if let Err(err) = &written {
         log::warn!("cannot write {} users row(s): {err}", subs.len());
     }
+    if !subs.is_empty() || checked.is_err() {
+        writes_failing.store(written.is_err(), Ordering::Release);
+    }
     let pinged = if !pinged_by_any {
         Ok(())
     } else {
-        checked.and_then(|()| db.ping().map_err(Arc::new))
+        checked.and_then(|()| {
+            if !writes_failing.load(Ordering::Acquire) {
+                return db.ping().map_err(Arc::new);
+            }
+            let probed = db.probe_write().map_err(Arc::new);
+            if probed.is_ok() {
+                writes_failing.store(false, Ordering::Release);
+            }
+            probed
+        })
     };
     for job in batch {
         match job {
@@ -324,6 +357,14 @@ impl Database for Sqlite {
         diesel::sql_query("SELECT 1").execute(self.file.connection()?)?;
         Ok(())
     }
+
+    fn probe_write(&mut self) -> Result<(), DbError> {
+        let probe = diesel::sql_query(PROBE_WRITE);
+        self.file
+            .connection()?
+            .immediate_transaction(|conn| probe.execute(conn))?;
+        Ok(())
+    }
 }
 
 /// One connection to the shared PostgreSQL database, replaced when broken.
@@ -370,6 +411,10 @@ impl Database for Postgres {
 
     fn ping(&mut self) -> Result<(), DbError> {
         self.with_retry(|conn| diesel::sql_query("SELECT 1").execute(conn).map(drop))
+    }
+
+    fn probe_write(&mut self) -> Result<(), DbError> {
+        self.with_retry(|conn| diesel::sql_query(PROBE_WRITE).execute(conn).map(drop))
     }
 
     fn epoch(&self) -> u64 {

@@ -505,4 +505,113 @@ async fn tokens_never_appear_in_the_log() {
     }
 }
 
-on_both_backends!(a_mixed_load_gets_only_right_answers_and_one_row_per_sub);
+/// A database that answers reads but refuses every write (a full disk;
+/// here a trigger) takes the instance out of readiness, so that a load
+/// balancer stops sending it first sights; readiness returns by itself once
+/// writes succeed again.
+async fn readiness_follows_failing_writes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let known = app.token("auth0|before", json!({}));
+    assert_eq!(app.get_as("/api/private", &known).await.status, 200);
+    let (fail, mend) = match backend {
+        Backend::Sqlite => (
+            vec![
+                "CREATE TRIGGER no_insert BEFORE INSERT ON users BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+                "CREATE TRIGGER no_update BEFORE UPDATE ON users BEGIN SELECT RAISE(ABORT, 'disk full'); END",
+            ],
+            vec!["DROP TRIGGER no_insert", "DROP TRIGGER no_update"],
+        ),
+        Backend::Postgres => (
+            vec![
+                "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$",
+                "CREATE TRIGGER no_writes BEFORE INSERT OR UPDATE ON users FOR EACH ROW EXECUTE FUNCTION disk_full()",
+            ],
+            vec!["DROP TRIGGER no_writes ON users"],
+        ),
+    };
+    for sql in fail {
+        app.database.execute(sql);
+    }
+    let readiness = async || {
+        let reply = read(
+            app.client
+                .get(format!("{}/readyz", app.address))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        (reply.status, reply.json["database"].clone())
+    };
+
+    let new_user = app
+        .get_as("/api/private", &app.token("auth0|after", json!({})))
+        .await;
+    assert_eq!(new_user.status, 503, "{new_user:?}");
+    let out = eventually(Duration::from_secs(5), async || {
+        readiness().await == (503, json!("unavailable"))
+    });
+    assert!(out.await, "not ready while writes fail: {:?}", readiness().await);
+
+    for sql in mend {
+        app.database.execute(sql);
+    }
+    let back = eventually(Duration::from_secs(5), async || readiness().await.0 == 200);
+    assert!(
+        back.await,
+        "ready again once writes succeed: {:?}",
+        readiness().await
+    );
+    let new_user = app
+        .get_as("/api/private", &app.token("auth0|after", json!({})))
+        .await;
+    assert_eq!(new_user.status, 200, "{new_user:?}");
+    assert_eq!(app.database.subs(), ["auth0|before", "auth0|after"]);
+}
+
+on_both_backends!(
+    a_mixed_load_gets_only_right_answers_and_one_row_per_sub,
+    readiness_follows_failing_writes,
+);
+
+/// A client cannot forge an access-log line: what it writes (its
+/// `User-Agent`, its path) is escaped, so each request is one line with one
+/// request in it, however its fields are quoted.
+#[actix_web::test]
+async fn a_client_cannot_forge_an_access_log_line() {
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let database = TestDatabase::create(Backend::Sqlite);
+    let log = LogFile::new();
+    let server = ServeProcess::start(&issuer, &database.url(), log.stdio(), "info,access=debug");
+    let client = reqwest::Client::new();
+    server.wait_ready(&client).await;
+
+    let forged = r#"curl" 0.000001 request_id=x
+10.0.0.1 "GET /api/messages/admin" 200 61 "admin\"#;
+    let agent = forged.replace('\n', " ");
+    let response = client
+        .get(format!("{}/api/public", server.address))
+        .header("User-Agent", &agent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    let logged = eventually(Duration::from_secs(10), async || {
+        log.read().lines().any(|line| line.ends_with(&request_id))
+    });
+    assert!(logged.await, "the access log was captured:\n{}", log.read());
+    let log = log.read();
+    let line = log.lines().find(|line| line.ends_with(&request_id)).unwrap();
+    assert!(
+        line.contains(r#""GET /api/public" 200"#),
+        "the request's own line: {line}"
+    );
+    assert!(
+        !line.contains(r#""GET /api/messages/admin" 200"#),
+        "the user agent wrote a request of its own: {line}"
+    );
+    let escaped = agent.replace('\\', r"\\").replace('"', r#"\""#);
+    assert!(line.contains(&format!("\"{escaped}\"")), "{line}");
+}

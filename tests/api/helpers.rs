@@ -222,6 +222,21 @@ impl TestDatabase {
     pub fn subs(&self) -> Vec<String> {
         self.users().into_iter().map(|u| u.sub).collect()
     }
+
+    /// Runs `sql` (one statement) on this database, as an operator would.
+    pub fn execute(&self, sql: &str) {
+        use diesel::{Connection, RunQueryDsl};
+        match self {
+            Self::Sqlite(_) => {
+                let mut conn = diesel::SqliteConnection::establish(&self.url()).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap();
+            }
+            Self::Postgres(_) => {
+                let mut conn = diesel::PgConnection::establish(&self.url()).unwrap();
+                diesel::sql_query(sql).execute(&mut conn).unwrap();
+            }
+        };
+    }
 }
 
 impl Drop for TestDatabase {
