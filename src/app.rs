@@ -22,7 +22,7 @@ use crate::dev::DevMode;
 use crate::metrics::METRICS;
 use crate::routes::{self, Docs};
 use crate::telemetry;
-use crate::users::UserStore;
+use crate::users::{self, UserStore};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +90,12 @@ impl Application {
         }
         for version in db::migrate(&settings.database)? {
             log::info!("applied migration {version}");
+        }
+        if let Some(first) = settings.validation.issuers.first() {
+            let adopted = users::adopt_rows_without_issuer(&settings.database, first)?;
+            if adopted > 0 {
+                log::info!("{adopted} users row(s) written before users had an issuer now belong to {first}");
+            }
         }
         let users = web::Data::new(UserStore::open(&settings.database, settings.last_seen_interval)?);
         let keys = web::Data::new(IssuerKeys::new(

@@ -366,22 +366,33 @@ fn users(json: bool) -> anyhow::Result<()> {
     if json {
         return print_lines(users.into_iter().map(|user| {
             let line = serde_json::json!({
-                "id": user.id, "sub": user.sub,
+                "id": user.id, "issuer": user.issuer, "sub": user.sub,
                 "created_at": time(user.created_at), "last_seen_at": time(user.last_seen_at),
             });
             // serde_json escapes C0 but not DEL or C1; `\u` escapes are valid JSON.
             escape_controls(&line.to_string())
         }));
     }
-    let rows: Vec<[String; 4]> = users
+    let rows: Vec<[String; 5]> = users
         .into_iter()
         .map(|u| {
+            let issuer = if u.issuer.is_empty() {
+                "-".to_owned()
+            } else {
+                escape_controls(&u.issuer)
+            };
             let sub = escape_controls(&u.sub);
-            [u.id.to_string(), sub, time(u.created_at), time(u.last_seen_at)]
+            [
+                u.id.to_string(),
+                issuer,
+                sub,
+                time(u.created_at),
+                time(u.last_seen_at),
+            ]
         })
         .collect();
-    let header = ["id", "sub", "created_at", "last_seen_at"].map(String::from);
-    let widths: Vec<usize> = (0..4)
+    let header = ["id", "issuer", "sub", "created_at", "last_seen_at"].map(String::from);
+    let widths: Vec<usize> = (0..5)
         .map(|c| {
             rows.iter()
                 .chain([&header])

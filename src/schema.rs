@@ -3,6 +3,7 @@
 diesel::table! {
     users (id) {
         id -> Integer,
+        issuer -> Text,
         sub -> Text,
         created_at -> Timestamp,
         last_seen_at -> Timestamp,

@@ -171,7 +171,13 @@ mod tests {
 
     fn verified(valid_until: u64) -> Arc<VerifiedToken> {
         Arc::new(VerifiedToken {
-            principal: Principal::new("auth0|1".into(), Default::default(), false, b"{}".to_vec()),
+            principal: Principal::new(
+                "https://tenant.example.com/".into(),
+                "auth0|1".into(),
+                Default::default(),
+                false,
+                b"{}".to_vec(),
+            ),
             keys: Arc::new(KeyStore::new(
                 Box::new(crate::auth::keys::Unreachable),
                 Default::default(),

@@ -158,6 +158,7 @@ mod tests {
 
     fn principal(claims: Value) -> Principal {
         Principal::new(
+            "https://tenant.example.com/".into(),
             "auth0|1".into(),
             Default::default(),
             false,

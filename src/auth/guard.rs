@@ -47,7 +47,7 @@ use crate::users::UserStore;
 /// The caller of an authenticated request, as handlers receive it.
 #[derive(Debug, Clone)]
 pub struct AuthenticatedUser {
-    /// The `users.id` of the token's `sub`.
+    /// The `users.id` of the token's user: its issuer and `sub`.
     pub id: i32,
     /// The verified token: who it speaks for and what it grants.
     pub token: Arc<VerifiedToken>,
@@ -57,6 +57,12 @@ impl AuthenticatedUser {
     /// The token's `sub`.
     pub fn sub(&self) -> &str {
         &self.token.principal.sub
+    }
+
+    /// The token's issuer (`iss`), one of the trusted issuers: with `sub`,
+    /// who the user is.
+    pub fn issuer(&self) -> &str {
+        &self.token.principal.issuer
     }
 
     /// Who the token speaks for and what it grants.
@@ -173,11 +179,14 @@ async fn authenticate(
                 required: denied.required.join(" "),
                 conditions: denied.conditions,
             })?;
-        let id = users.id_of(&token.principal.sub).await.map_err(|err| {
-            let request_id = RequestId::of(req);
-            log::error!(request_id = request_id.as_str(); "cannot record user: {err}");
-            AuthError::DatabaseUnavailable
-        })?;
+        let id = users
+            .id_of(&token.principal.issuer, &token.principal.sub)
+            .await
+            .map_err(|err| {
+                let request_id = RequestId::of(req);
+                log::error!(request_id = request_id.as_str(); "cannot record user: {err}");
+                AuthError::DatabaseUnavailable
+            })?;
         Ok(AuthenticatedUser { id, token })
     }
     .await;

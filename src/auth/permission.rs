@@ -162,6 +162,7 @@ mod tests {
 
     fn principal(permissions: &[&str]) -> Principal {
         Principal::new(
+            "https://tenant.example.com/".into(),
             "auth0|1".into(),
             permissions.iter().map(|p| p.to_string()).collect(),
             false,

@@ -5,7 +5,7 @@
 //! it without importing one another.
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use serde::de::DeserializeOwned;
 
@@ -28,6 +28,9 @@ pub enum Scheme {
 /// Who a valid token speaks for, and what it may do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
+    /// The token's `iss`: one of the trusted issuers. A user is the pair
+    /// (issuer, sub): two tenants may issue the same `sub`.
+    pub issuer: Arc<str>,
     /// The token's `sub`.
     pub sub: String,
     /// The permissions it grants, from the claims `PERMISSIONS_FROM` names.
@@ -58,12 +61,14 @@ impl Eq for VerifiedClaims {}
 impl Principal {
     /// The principal of a token whose verified payload (JSON) is `payload`.
     pub(crate) fn new(
+        issuer: Arc<str>,
         sub: String,
         permissions: BTreeSet<String>,
         user_scope_ignored: bool,
         payload: Vec<u8>,
     ) -> Self {
         Self {
+            issuer,
             sub,
             permissions,
             user_scope_ignored,

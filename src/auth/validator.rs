@@ -163,7 +163,7 @@ fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Resu
 
 /// One trusted issuer: its name and its keys.
 struct TrustedIssuer {
-    name: String,
+    name: Arc<str>,
     keys: Arc<KeyStore>,
 }
 
@@ -183,7 +183,7 @@ impl TokenValidator {
         let issuers = keys
             .iter()
             .map(|(name, keys)| TrustedIssuer {
-                name: name.to_owned(),
+                name: name.into(),
                 keys: Arc::clone(keys),
             })
             .collect();
@@ -202,7 +202,7 @@ impl TokenValidator {
         let iss = iss.ok_or_else(|| invalid("missing required claim: iss"))?;
         self.issuers
             .iter()
-            .find(|issuer| issuer.name == iss)
+            .find(|issuer| *issuer.name == *iss)
             .ok_or_else(|| invalid("unexpected issuer"))
     }
 
@@ -303,7 +303,14 @@ impl TokenValidator {
             return Err(invalid("token issued in the future (iat)"));
         }
         check_sub(&sub).map_err(invalid)?;
-        let principal = self.principal(sub, claims.scope, claims.permissions, claims.gty, jws.payload);
+        let principal = self.principal(
+            Arc::clone(&issuer.name),
+            sub,
+            claims.scope,
+            claims.permissions,
+            claims.gty,
+            jws.payload,
+        );
         Ok(VerifiedToken {
             principal,
             jkt,
@@ -321,6 +328,7 @@ impl TokenValidator {
     /// Who the token speaks for, with the permissions the configured claims grant.
     fn principal(
         &self,
+        issuer: Arc<str>,
         sub: String,
         scope: Option<String>,
         permissions: Option<Vec<String>>,
@@ -353,7 +361,13 @@ impl TokenValidator {
                 }
             },
         };
-        Principal::new(sub, granted.into_iter().collect(), user_scope_ignored, payload)
+        Principal::new(
+            issuer,
+            sub,
+            granted.into_iter().collect(),
+            user_scope_ignored,
+            payload,
+        )
     }
 }
 

@@ -14,6 +14,9 @@ use crate::routes::doc::{Answer, Doc, named};
 pub(crate) struct Me<'a> {
     /// The caller's row in the users table.
     id: i32,
+    /// The token's issuer: with `sub`, who the caller is.
+    #[schema(examples("https://tenant.auth0.com/"))]
+    issuer: &'a str,
     /// The token's `sub`.
     #[schema(examples("auth0|64f1c2"))]
     sub: &'a str,
@@ -22,10 +25,11 @@ pub(crate) struct Me<'a> {
     permissions: &'a BTreeSet<String>,
 }
 
-/// The caller's user id, `sub` and granted permissions.
+/// The caller's user id, issuer, `sub` and granted permissions.
 pub(crate) async fn me(user: AuthenticatedUser) -> HttpResponse {
     HttpResponse::Ok().json(Me {
         id: user.id,
+        issuer: user.issuer(),
         sub: user.sub(),
         permissions: &user.principal().permissions,
     })
@@ -35,7 +39,7 @@ pub(crate) async fn me(user: AuthenticatedUser) -> HttpResponse {
 pub(crate) const ME: Doc = Doc {
     id: "getMe",
     tag: "users",
-    summary: "The caller: users row id, sub and permissions",
+    summary: "The caller: users row id, issuer, sub and permissions",
     ok: Answer::Json(named::<Me>),
     other: None,
 };

@@ -1,5 +1,6 @@
-//! The users table: one row per accepted `sub`, created on first sight by
-//! the [`UserStore`], written with group commit by its writer.
+//! The users table: one row per accepted user, the pair (issuer, `sub`),
+//! created on first sight by the [`UserStore`], written with group commit by
+//! its writer.
 
 mod row;
 mod store;
@@ -7,4 +8,4 @@ mod upsert;
 mod writer;
 
 pub use row::User;
-pub use store::{UserStore, list};
+pub use store::{UserStore, adopt_rows_without_issuer, list};

@@ -12,6 +12,10 @@ use crate::schema::users;
 pub struct User {
     /// Surrogate key.
     pub id: i32,
+    /// The token `iss` this row belongs to: a user is the pair (issuer,
+    /// sub). Empty for a row written before the column existed, until a
+    /// server adopts it for its first configured issuer.
+    pub issuer: String,
     /// The token `sub` this row belongs to.
     pub sub: String,
     /// When the `sub` was first accepted (UTC).

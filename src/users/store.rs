@@ -1,14 +1,17 @@
-//! The users table as the server uses it: the store remembers the users it
+//! The users table as the server uses it. A user is the pair (issuer,
+//! `sub`): two tenants may issue the same `sub`. The store remembers the users it
 //! has written, so that a repeat visit costs a lookup in memory and no
 //! database work; `last_seen_at` is refreshed in the background at most once
 //! per interval, never holding the request. What it remembers of one SQLite
 //! file is not trusted for another (a restored backup may lack the row).
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
+use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
 
 use crate::db::{DbError, DbSettings, SqliteFile};
@@ -36,10 +39,30 @@ struct KnownUser {
     last_written_ms: AtomicU64,
 }
 
+/// A known user's key: its issuer and `sub`.
+type UserKey = (Arc<str>, String);
+
+/// A [`UserKey`] borrowed from a request, to look one up without copying:
+/// it hashes as the tuple does, field by field.
+struct UserRef<'a>(&'a str, &'a str);
+
+impl Hash for UserRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+        self.1.hash(state);
+    }
+}
+
+impl Equivalent<UserKey> for UserRef<'_> {
+    fn equivalent(&self, key: &UserKey) -> bool {
+        *key.0 == *self.0 && key.1 == self.1
+    }
+}
+
 /// The users table as the server uses it.
 pub struct UserStore {
     writer: Writer,
-    known: Cache<String, Arc<KnownUser>>,
+    known: Cache<UserKey, Arc<KnownUser>>,
     last_seen_interval: Duration,
     /// How long a request waits for its row before answering 503.
     timeout: Duration,
@@ -67,27 +90,27 @@ impl UserStore {
         })
     }
 
-    /// The `users.id` of `sub`, writing its row on first sight. A known
-    /// user costs no database work; its `last_seen_at` is refreshed in the
-    /// background once per interval.
-    pub async fn id_of(&self, sub: &str) -> Result<i32, DbError> {
-        if let Some(known) = self.known.get(sub)
+    /// The `users.id` of the user `sub` of `issuer`, writing its row on
+    /// first sight. A known user costs no database work; its `last_seen_at`
+    /// is refreshed in the background once per interval.
+    pub async fn id_of(&self, issuer: &Arc<str>, sub: &str) -> Result<i32, DbError> {
+        if let Some(known) = self.known.get(&UserRef(issuer, sub))
             && known.epoch == self.writer.epoch()
         {
-            self.refresh_if_due(sub, &known);
+            self.refresh_if_due(issuer, sub, &known);
             return Ok(known.id.load(Ordering::Relaxed));
         }
         // Boxed so that the future of every request stays small: only a
         // first sight carries the wait for the writer.
-        Box::pin(self.record(sub)).await
+        Box::pin(self.record(issuer, sub)).await
     }
 
-    /// Writes the row of `sub` (or finds it) through the writer, and
+    /// Writes the user's row (or finds it) through the writer, and
     /// remembers the user.
-    async fn record(&self, sub: &str) -> Result<i32, DbError> {
+    async fn record(&self, issuer: &Arc<str>, sub: &str) -> Result<i32, DbError> {
         let (reply, written) = tokio::sync::oneshot::channel();
         let queued = Instant::now();
-        self.writer.upsert(sub, Notify::Request(reply));
+        self.writer.upsert(issuer, sub, Notify::Request(reply));
         let written = tokio::time::timeout(self.timeout, written).await;
         METRICS.db_wait(queued.elapsed());
         let written = match written {
@@ -101,13 +124,13 @@ impl UserStore {
             epoch: written.epoch,
             last_written_ms: AtomicU64::new(self.millis()),
         });
-        self.known.insert(written.row.sub, known);
+        self.known.insert((Arc::clone(issuer), written.row.sub), known);
         Ok(written.row.id)
     }
 
     /// Queues a `last_seen_at` write for a known user once the interval has
     /// passed; of concurrent requests, only one wins the right to. Never waits.
-    fn refresh_if_due(&self, sub: &str, known: &Arc<KnownUser>) {
+    fn refresh_if_due(&self, issuer: &Arc<str>, sub: &str, known: &Arc<KnownUser>) {
         let now_ms = self.millis();
         let last = known.last_written_ms.load(Ordering::Relaxed);
         let due = now_ms.saturating_sub(last) >= self.last_seen_interval.as_millis() as u64;
@@ -123,7 +146,8 @@ impl UserStore {
         // Another instance or an operator may have deleted the row, which
         // the upsert has just recreated under a new id.
         let refreshed = move |id| known.id.store(id, Ordering::Relaxed);
-        self.writer.upsert(sub, Notify::Refresh(Box::new(refreshed)));
+        self.writer
+            .upsert(issuer, sub, Notify::Refresh(Box::new(refreshed)));
     }
 
     fn millis(&self) -> u64 {
@@ -173,11 +197,35 @@ pub fn list(settings: &DbSettings) -> Result<Vec<User>, DbError> {
     }
 }
 
+/// Gives the rows written before users had an issuer (issuer `''`) to
+/// `issuer`, the first configured one: a single-issuer deployment keeps
+/// every user and every id. A row whose user already has a row of that
+/// issuer is left as it is (and listed with an empty issuer). How many
+/// rows were adopted.
+pub fn adopt_rows_without_issuer(settings: &DbSettings, issuer: &str) -> Result<usize, DbError> {
+    // The one parameter, named twice (`?1` on SQLite, `$1` on PostgreSQL).
+    let adopt = |parameter: &str| {
+        diesel::sql_query(format!(
+            "UPDATE users SET issuer = {parameter} WHERE issuer = '' \
+             AND sub NOT IN (SELECT sub FROM users WHERE issuer = {parameter})"
+        ))
+        .bind::<diesel::sql_types::Text, _>(issuer)
+    };
+    if settings.is_postgres() {
+        Ok(adopt("$1").execute(&mut settings.connect_postgres()?)?)
+    } else {
+        let mut file = SqliteFile::new(&settings.url, settings.connect_timeout);
+        Ok(adopt("?1").execute(file.connection()?)?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::db::migrate;
     use futures_util::future::join_all;
+
+    const ISSUER: &str = "https://a.example.com/";
 
     fn store(dir: &std::path::Path) -> UserStore {
         let settings = DbSettings::new(dir.join("users.db").to_string_lossy());
@@ -205,8 +253,9 @@ mod tests {
     async fn a_storm_of_first_sights_writes_every_row_once() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
+        let issuer: Arc<str> = ISSUER.into();
         let subs: Vec<String> = (0..2500).map(|i| format!("auth0|storm-{i}")).collect();
-        let ids = join_all(subs.iter().map(|sub| store.id_of(sub))).await;
+        let ids = join_all(subs.iter().map(|sub| store.id_of(&issuer, sub))).await;
         let mut ids: Vec<i32> = ids.into_iter().map(Result::unwrap).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -223,10 +272,30 @@ mod tests {
     async fn concurrent_first_sights_of_one_sub_make_one_row() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());
-        let ids = join_all((0..50).map(|_| store.id_of("auth0|same"))).await;
+        let issuer: Arc<str> = ISSUER.into();
+        let ids = join_all((0..50).map(|_| store.id_of(&issuer, "auth0|same"))).await;
         let ids: Vec<i32> = ids.into_iter().map(Result::unwrap).collect();
         assert!(ids.windows(2).all(|pair| pair[0] == pair[1]), "{ids:?}");
         let rows = list(&DbSettings::new(dir.path().join("users.db").to_string_lossy())).unwrap();
         assert_eq!(rows.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_same_sub_from_two_issuers_is_two_users() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let (a, b): (Arc<str>, Arc<str>) = (ISSUER.into(), "https://b.example.com/".into());
+        let of_a = store.id_of(&a, "auth0|victim").await.unwrap();
+        let of_b = store.id_of(&b, "auth0|victim").await.unwrap();
+        assert_ne!(of_a, of_b);
+        // Remembered apart too.
+        assert_eq!(store.id_of(&a, "auth0|victim").await.unwrap(), of_a);
+        assert_eq!(store.id_of(&b, "auth0|victim").await.unwrap(), of_b);
+        let rows = list(&DbSettings::new(dir.path().join("users.db").to_string_lossy())).unwrap();
+        let rows: Vec<(i32, &str, &str)> = rows
+            .iter()
+            .map(|row| (row.id, row.issuer.as_str(), row.sub.as_str()))
+            .collect();
+        assert_eq!(rows, [(of_a, &*a, "auth0|victim"), (of_b, &*b, "auth0|victim")]);
     }
 }

@@ -5,13 +5,14 @@
 //! itself unsafe to cache, and a multi-row `VALUES` changes with the
 //! batch), so the database used to parse and plan the statement for every
 //! batch: on SQLite a sixth of the writer's time. These have the same text
-//! for any batch, the subs bound as one value (a JSON array on SQLite, a
-//! `text[]` on PostgreSQL), and a static query id, which is what diesel's
-//! statement cache keys on.
+//! for any batch, the users bound as one value each (on SQLite a JSON array
+//! of `[issuer, sub]` pairs, on PostgreSQL two `text[]`), and a static query
+//! id, which is what diesel's statement cache keys on.
 //!
-//! Each sub is inserted, or the row already there is given the new
-//! `last_seen_at`; every row comes back as `(id, sub, created)`, `created`
-//! when first and last seen at this same moment.
+//! Each user, the pair (issuer, sub), is inserted, or the row already there
+//! is given the new `last_seen_at`; every row comes back as
+//! `(id, issuer, sub, created)`, `created` when first and last seen at this
+//! same moment.
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
@@ -21,25 +22,27 @@ use diesel::sqlite::Sqlite;
 use diesel::{PgConnection, QueryResult, RunQueryDsl, SqliteConnection};
 
 /// What follows the rows to write, on either database.
-const ON_CONFLICT_RETURNING: &str = " ON CONFLICT (sub) DO UPDATE SET last_seen_at = excluded.last_seen_at \
-     RETURNING id, sub, created_at = last_seen_at";
+const ON_CONFLICT_RETURNING: &str = " ON CONFLICT (issuer, sub) DO UPDATE SET last_seen_at = excluded.last_seen_at \
+     RETURNING id, issuer, sub, created_at = last_seen_at";
 
 /// The batch statement on SQLite.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SqliteUpsert<'a> {
-    /// The subs, as a JSON array of strings.
-    pub(crate) subs: &'a str,
+    /// The users, as a JSON array of `[issuer, sub]` pairs.
+    pub(crate) users: &'a str,
     pub(crate) now: NaiveDateTime,
 }
 
 /// The batch statement on PostgreSQL.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PgUpsert<'a> {
+    /// The users' issuers, each beside its sub in `subs`.
+    pub(crate) issuers: &'a [&'a str],
     pub(crate) subs: &'a [&'a str],
     pub(crate) now: NaiveDateTime,
 }
 
-/// A query diesel can run and cache: rows of `(id, sub, created)`, and a
+/// A query diesel can run and cache: rows of `(id, issuer, sub, created)`, and a
 /// query id that is the same for every batch, which diesel's statement
 /// cache keys on.
 macro_rules! batch_query {
@@ -50,7 +53,7 @@ macro_rules! batch_query {
         }
 
         impl Query for $statement<'_> {
-            type SqlType = (Integer, Text, Bool);
+            type SqlType = (Integer, Text, Text, Bool);
         }
 
         impl RunQueryDsl<$connection> for $statement<'_> {}
@@ -62,12 +65,14 @@ batch_query!(PgUpsert, PgConnection);
 
 impl QueryFragment<Sqlite> for SqliteUpsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO users (sub, created_at, last_seen_at) SELECT value, ");
+        out.push_sql(
+            "INSERT INTO users (issuer, sub, created_at, last_seen_at) SELECT value ->> 0, value ->> 1, ",
+        );
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" FROM json_each(");
-        out.push_bind_param::<Text, _>(&self.subs)?;
+        out.push_bind_param::<Text, _>(&self.users)?;
         // `WHERE true` tells SQLite's parser that `ON CONFLICT` is the
         // upsert's, not a join constraint of the SELECT.
         out.push_sql(") WHERE true");
@@ -78,13 +83,15 @@ impl QueryFragment<Sqlite> for SqliteUpsert<'_> {
 
 impl QueryFragment<Pg> for PgUpsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO users (sub, created_at, last_seen_at) SELECT sub, ");
+        out.push_sql("INSERT INTO users (issuer, sub, created_at, last_seen_at) SELECT issuer, sub, ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" FROM unnest(");
+        out.push_bind_param::<Array<Text>, _>(&self.issuers)?;
+        out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.subs)?;
-        out.push_sql(") AS batch(sub)");
+        out.push_sql(") AS batch(issuer, sub)");
         out.push_sql(ON_CONFLICT_RETURNING);
         Ok(())
     }
@@ -110,31 +117,50 @@ mod tests {
         }
     }
 
-    /// The batches of both tests, and the rows each one creates.
-    fn batches() -> Vec<(Vec<&'static str>, Vec<bool>)> {
+    const A: &str = "https://a.example.com/";
+    const B: &str = "https://b.example.com/";
+
+    /// A batch of `(issuer, sub)` pairs, and which of them it creates.
+    type Batch = (Vec<(&'static str, &'static str)>, Vec<bool>);
+
+    /// The batches of both tests, and the rows each one creates: the same
+    /// sub from another issuer is another user.
+    fn batches() -> Vec<Batch> {
         vec![
-            (vec!["auth0|a"], vec![true]),
-            (vec!["auth0|b", "auth0|c\"quoted\\"], vec![true, true]),
-            (vec!["auth0|a", "auth0|d", "{\"e\":[1]}"], vec![false, true, true]),
+            (vec![(A, "auth0|a")], vec![true]),
+            (vec![(A, "auth0|b"), (A, "auth0|c\"quoted\\")], vec![true, true]),
+            (
+                vec![(A, "auth0|a"), (B, "auth0|a"), (A, "{\"e\":[1]}")],
+                vec![false, true, true],
+            ),
         ]
     }
+
+    type Row = (i32, String, String, bool);
 
     /// Runs `batches()` through `load`, a second later each; checks the
     /// rows and that one statement was prepared for them all.
     fn check_batches<C: Connection>(
         conn: &mut C,
-        mut load: impl FnMut(&mut C, &[&str], NaiveDateTime) -> Vec<(i32, String, bool)>,
+        mut load: impl FnMut(&mut C, &[(&str, &str)], NaiveDateTime) -> Vec<Row>,
     ) {
         let prepared = Arc::new(AtomicUsize::new(0));
         conn.set_instrumentation(Prepared(Arc::clone(&prepared)));
         let start: NaiveDateTime = "2026-11-26T02:00:00".parse().unwrap();
         for (n, (batch, expected_created)) in batches().into_iter().enumerate() {
             let now = start + chrono::TimeDelta::seconds(n as i64);
-            let mut rows = load(conn, &batch, now);
-            rows.sort_by(|a, b| a.1.cmp(&b.1));
-            let mut expected: Vec<(&str, bool)> = batch.into_iter().zip(expected_created).collect();
+            let rows = load(conn, &batch, now);
+            let mut expected: Vec<(&str, &str, bool)> = batch
+                .into_iter()
+                .zip(expected_created)
+                .map(|((issuer, sub), created)| (issuer, sub, created))
+                .collect();
             expected.sort();
-            let got: Vec<(&str, bool)> = rows.iter().map(|row| (row.1.as_str(), row.2)).collect();
+            let mut got: Vec<(&str, &str, bool)> = rows
+                .iter()
+                .map(|row| (row.1.as_str(), row.2.as_str(), row.3))
+                .collect();
+            got.sort();
             assert_eq!(got, expected);
         }
         assert_eq!(prepared.load(Ordering::Relaxed), 1, "prepared once, then reused");
@@ -147,8 +173,8 @@ mod tests {
         migrate(&DbSettings::new(path.to_string_lossy())).unwrap();
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
         check_batches(&mut conn, |conn, batch, now| {
-            let subs = serde_json::to_string(batch).unwrap();
-            SqliteUpsert { subs: &subs, now }.load(conn).unwrap()
+            let users = serde_json::to_string(batch).unwrap();
+            SqliteUpsert { users: &users, now }.load(conn).unwrap()
         });
     }
 
@@ -169,7 +195,14 @@ mod tests {
         migrate(&DbSettings::new(url.as_str())).unwrap();
         let mut conn = PgConnection::establish(&url).unwrap();
         check_batches(&mut conn, |conn, batch, now| {
-            PgUpsert { subs: batch, now }.load(conn).unwrap()
+            let (issuers, subs): (Vec<&str>, Vec<&str>) = batch.iter().copied().unzip();
+            PgUpsert {
+                issuers: &issuers,
+                subs: &subs,
+                now,
+            }
+            .load(conn)
+            .unwrap()
         });
         drop(conn);
         diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))

@@ -1,4 +1,4 @@
-//! Writing users rows with group commit. Requests that meet a `sub` at the
+//! Writing users rows with group commit. Requests that meet a user at the
 //! same moment have their rows written together, in one transaction (one
 //! upsert of them all, see [`upsert`](crate::users::upsert)), by a writer
 //! thread that owns its connection: on SQLite one writer (SQLite has one
@@ -7,7 +7,7 @@
 //!
 //! A request is answered only after the transaction holding its row has
 //! committed, so a 200 never stands for a row that is not there. Writing
-//! the same `sub` again only refreshes `last_seen_at`, so concurrent first
+//! the same user (issuer and `sub`) again only refreshes `last_seen_at`, so concurrent first
 //! requests (from one instance or several) make one row.
 
 use std::collections::HashMap;
@@ -50,6 +50,7 @@ const PROBE_WRITE: &str =
 #[derive(Debug, Clone, Queryable)]
 pub(crate) struct Upserted {
     pub(crate) id: i32,
+    pub(crate) issuer: String,
     pub(crate) sub: String,
     /// Created by this transaction, not found: first and last seen at the
     /// same moment.
@@ -76,7 +77,11 @@ pub(crate) enum Notify {
 }
 
 enum Job {
-    Upsert { sub: String, notify: Notify },
+    Upsert {
+        issuer: Arc<str>,
+        sub: String,
+        notify: Notify,
+    },
     Ping(oneshot::Sender<Result<(), Failure>>),
 }
 
@@ -135,10 +140,12 @@ impl Writer {
         Ok(Self { jobs, epoch })
     }
 
-    /// Writes the row of `sub` (or refreshes its `last_seen_at`); `notify`
+    /// Writes the row of the user (`issuer`, `sub`) (or refreshes its
+    /// `last_seen_at`); `notify`
     /// learns the outcome once it is committed.
-    pub(crate) fn upsert(&self, sub: &str, notify: Notify) {
+    pub(crate) fn upsert(&self, issuer: &Arc<str>, sub: &str, notify: Notify) {
         let job = Job::Upsert {
+            issuer: Arc::clone(issuer),
             sub: sub.to_owned(),
             notify,
         };
@@ -218,8 +225,9 @@ fn take_queued(queue: &Receiver<Job>, batch: &mut Vec<Job>) {
 trait Database {
     /// Looks at the database before a batch, and when idle.
     fn check(&mut self) -> Result<(), DbError>;
-    /// Upserts each distinct `sub` in one transaction; returns their rows.
-    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError>;
+    /// Upserts each distinct user, an `(issuer, sub)` pair, in one
+    /// transaction; returns their rows.
+    fn upsert_all(&mut self, users: &[(&str, &str)], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError>;
     /// A statement that touches nothing.
     fn ping(&mut self) -> Result<(), DbError>;
     /// A write that changes nothing (the newest row rewritten as it is):
@@ -238,7 +246,7 @@ trait Database {
 fn run(db: &mut impl Database, writes_failing: &AtomicBool, batch: Vec<Job>) {
     let checked = db.check().map_err(Arc::new);
     let epoch = db.epoch();
-    let mut subs: Vec<&str> = Vec::new();
+    let mut users: Vec<(&str, &str)> = Vec::new();
     let mut pinged_by_any = false;
     for job in &batch {
         match job {
@@ -247,33 +255,37 @@ fn run(db: &mut impl Database, writes_failing: &AtomicBool, batch: Vec<Job>) {
                 notify: Notify::Request(reply),
                 ..
             } if reply.is_closed() => {}
-            Job::Upsert { sub, .. } => subs.push(sub),
+            Job::Upsert { issuer, sub, .. } => users.push((issuer, sub)),
             Job::Ping(_) => pinged_by_any = true,
         }
     }
-    subs.sort_unstable();
-    subs.dedup();
-    let written: Result<HashMap<String, Upserted>, Failure> = match &checked {
+    users.sort_unstable();
+    users.dedup();
+    let written: Result<HashMap<(String, String), Upserted>, Failure> = match &checked {
         Err(err) => Err(Arc::clone(err)),
-        Ok(()) if subs.is_empty() => Ok(HashMap::new()),
+        Ok(()) if users.is_empty() => Ok(HashMap::new()),
         Ok(()) => {
             // Microseconds, as PostgreSQL keeps them, so that SQLite's rows
             // hold the same moments (diesel would write nanoseconds there).
             let now = Utc::now().naive_utc();
             let now = now.with_nanosecond(now.nanosecond() / 1000 * 1000).unwrap_or(now);
-            db.upsert_all(&subs, now)
+            db.upsert_all(&users, now)
                 .inspect(|rows| {
                     METRICS.users_batch(rows.len());
                     METRICS.users_created(rows.iter().filter(|row| row.created).count() as u64);
                 })
-                .map(|rows| rows.into_iter().map(|row| (row.sub.clone(), row)).collect())
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|row| ((row.issuer.clone(), row.sub.clone()), row))
+                        .collect()
+                })
                 .map_err(Arc::new)
         }
     };
     if let Err(err) = &written {
-        log::warn!("cannot write {} users row(s): {err}", subs.len());
+        log::warn!("cannot write {} users row(s): {err}", users.len());
     }
-    if !subs.is_empty() || checked.is_err() {
+    if !users.is_empty() || checked.is_err() {
         writes_failing.store(written.is_err(), Ordering::Release);
     }
     let pinged = if !pinged_by_any {
@@ -292,11 +304,11 @@ fn run(db: &mut impl Database, writes_failing: &AtomicBool, batch: Vec<Job>) {
     };
     for job in batch {
         match job {
-            Job::Upsert { sub, notify } => {
+            Job::Upsert { issuer, sub, notify } => {
                 let outcome = match &written {
                     // Rows of requests that stopped waiting were not written.
                     Ok(rows) => rows
-                        .get(&sub)
+                        .get(&(issuer.to_string(), sub))
                         .cloned()
                         .ok_or_else(|| Arc::new(DbError::WriterGone)),
                     Err(err) => Err(Arc::clone(err)),
@@ -340,14 +352,14 @@ impl Database for Sqlite {
         self.epoch.load(Ordering::Acquire)
     }
 
-    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
+    fn upsert_all(&mut self, users: &[(&str, &str)], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
         let conn = self.file.connection()?;
         // An explicit transaction: SQLite hands out a `RETURNING` row before
         // an autocommit commits, and a failed commit (read-only file, full
         // disk) would otherwise answer 200 for a row that never landed.
-        let subs = serde_json::to_string(subs)
+        let users = serde_json::to_string(users)
             .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
-        let upsert = SqliteUpsert { subs: &subs, now };
+        let upsert = SqliteUpsert { users: &users, now };
         let written = conn.immediate_transaction(|conn| upsert.load(conn))?;
         self.checkpointer.committed();
         Ok(written)
@@ -404,9 +416,17 @@ impl Database for Postgres {
         Ok(())
     }
 
-    fn upsert_all(&mut self, subs: &[&str], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
+    fn upsert_all(&mut self, users: &[(&str, &str)], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
+        let (issuers, subs): (Vec<&str>, Vec<&str>) = users.iter().copied().unzip();
         // One statement: atomic, committed before its rows come back.
-        self.with_retry(|conn| PgUpsert { subs, now }.load(conn))
+        self.with_retry(|conn| {
+            PgUpsert {
+                issuers: &issuers,
+                subs: &subs,
+                now,
+            }
+            .load(conn)
+        })
     }
 
     fn ping(&mut self) -> Result<(), DbError> {
@@ -467,7 +487,9 @@ mod tests {
             long.as_str(),
         ];
         let first_seen = moment("2026-11-26T01:02:03.456789");
-        let rows = db.upsert_all(&subs, first_seen).unwrap();
+        let users: Vec<(&str, &str)> = subs.iter().map(|sub| (ISSUER, *sub)).collect();
+        let rows = db.upsert_all(&users, first_seen).unwrap();
+        assert!(rows.iter().all(|row| row.issuer == ISSUER), "{rows:?}");
         assert!(rows.iter().all(|row| row.created), "{rows:?}");
         let mut written: Vec<&str> = rows.iter().map(|row| row.sub.as_str()).collect();
         written.sort_unstable();
@@ -477,7 +499,14 @@ mod tests {
 
         let later = first_seen + TimeDelta::seconds(300);
         let again = db
-            .upsert_all(&["auth0|new", "quote\"d", "ünïcödé 🙂"], later)
+            .upsert_all(
+                &[
+                    (ISSUER, "auth0|new"),
+                    (ISSUER, "quote\"d"),
+                    (ISSUER, "ünïcödé 🙂"),
+                ],
+                later,
+            )
             .unwrap();
         let created: Vec<&str> = again
             .iter()
@@ -500,8 +529,11 @@ mod tests {
         assert_eq!((new.created_at, new.last_seen_at), (later, later));
     }
 
+    const ISSUER: &str = "https://tenant.example.com/";
+
     fn refresh(sub: &str) -> Job {
         Job::Upsert {
+            issuer: ISSUER.into(),
             sub: sub.to_owned(),
             notify: Notify::Refresh(Box::new(|_| {})),
         }

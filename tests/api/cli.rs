@@ -254,8 +254,11 @@ async fn dev_works_end_to_end_with_its_printed_and_minted_tokens() {
     );
 
     let table = binary_in(dir.path()).args(&["users"]).stdout();
-    assert!(table.starts_with("id  sub"), "{table}");
-    assert!(table.lines().any(|l| l.starts_with("4   script|1")), "{table}");
+    assert!(table.starts_with("id  issuer  "), "{table}");
+    let issuer = format!("http://127.0.0.1:{port}/");
+    let script = table.lines().find(|l| l.contains("script|1")).unwrap();
+    let cells: Vec<&str> = script.split_whitespace().collect();
+    assert_eq!(cells[..3], ["4", issuer.as_str(), "script|1"], "{table}");
 }
 
 #[actix_web::test]

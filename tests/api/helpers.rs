@@ -282,7 +282,17 @@ pub async fn spawn_app_with_routes(
     overrides: Env<'_>,
     routes: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
 ) -> TestApp {
-    let database = TestDatabase::create(backend);
+    spawn_app_on(TestDatabase::create(backend), issuer, overrides, routes).await
+}
+
+/// Starts the app as [`spawn_app_with_routes`] does, on `database` as it is
+/// (a database an earlier version made, say).
+pub async fn spawn_app_on(
+    database: TestDatabase,
+    issuer: TestIssuer,
+    overrides: Env<'_>,
+    routes: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
+) -> TestApp {
     let mut env: HashMap<&str, String> = issuer.env().into_iter().collect();
     env.insert("DATABASE_URL", database.url());
     env.insert("PORT", "0".to_owned());

@@ -98,6 +98,11 @@ async fn handlers_receive_the_user_with_its_permissions() {
         .expect("row recorded");
     assert_eq!(
         reply.json,
-        json!({"id": row.id, "sub": "auth0|frank", "permissions": ["openid", "read:admin-messages", "read:messages"]})
+        json!({
+            "id": row.id,
+            "issuer": app.issuer.issuer,
+            "sub": "auth0|frank",
+            "permissions": ["openid", "read:admin-messages", "read:messages"]
+        })
     );
 }

@@ -1,11 +1,15 @@
-//! The users table: one row per accepted `sub`, created on first sight.
+//! The users table: one row per accepted user (issuer and `sub`), created
+//! on first sight.
 
 use futures_util::future::join_all;
 use serde_json::json;
 
 use std::time::Duration;
 
-use crate::helpers::{Backend, TestIssuer, eventually, shared_key, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestDatabase, TestIssuer, eventually, shared_key, sign_with, spawn_app, spawn_app_on,
+    spawn_app_with,
+};
 
 async fn first_sight_creates_the_row_and_repeat_visits_update_it(backend: Backend) {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
@@ -102,9 +106,94 @@ async fn refused_requests_never_write(backend: Backend) {
     assert!(app.users().is_empty());
 }
 
+/// A database made before users had an issuer, with ids 1 and 3 left of 4
+/// given: after the upgrade every row keeps its id and belongs to the first
+/// configured issuer, no id is given twice, and the same `sub` from a second
+/// tenant is a second user, never the first one's row.
+async fn an_earlier_database_keeps_its_ids_and_the_same_sub_of_another_issuer_is_another_user(
+    backend: Backend,
+) {
+    let database = TestDatabase::create(backend);
+    let folder = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let create = std::fs::read_to_string(format!(
+        "{}/migrations/{folder}/2026-11-23-000000_create_users/up.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    database.execute(&create);
+    database.execute(
+        "CREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
+         run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP)",
+    );
+    database.execute("INSERT INTO __diesel_schema_migrations (version) VALUES ('20261123000000')");
+    for sub in ["auth0|victim", "auth0|gone", "auth0|bob", "auth0|last"] {
+        database.execute(&format!(
+            "INSERT INTO users (sub, created_at, last_seen_at) \
+             VALUES ('{sub}', '2026-11-01 00:00:00', '2026-11-01 00:00:00')"
+        ));
+    }
+    database.execute("DELETE FROM users WHERE sub IN ('auth0|gone', 'auth0|last')");
+
+    let tenant_a = TestIssuer::start(&[&shared_key("main")]).await;
+    let tenant_b = TestIssuer::start(&[&shared_key("tenant-b")]).await;
+    let (a, b) = (tenant_a.issuer.clone(), tenant_b.issuer.clone());
+    let issuers = format!("{a},{b}");
+    let app = spawn_app_on(
+        database,
+        tenant_a,
+        &[("AUTH0_ISSUER", &issuers), ("AUTH0_JWKS_URL", "")],
+        |_| {},
+    )
+    .await;
+    let rows = |app: &crate::helpers::TestApp| -> Vec<(i32, String, String)> {
+        app.users()
+            .into_iter()
+            .map(|user| (user.id, user.issuer, user.sub))
+            .collect()
+    };
+    assert_eq!(
+        rows(&app),
+        [
+            (1, a.clone(), "auth0|victim".to_owned()),
+            (3, a.clone(), "auth0|bob".to_owned())
+        ],
+        "ids kept, rows adopted by the first issuer"
+    );
+
+    let victim = app.get_as("/api/me", &app.token("auth0|victim", json!({}))).await;
+    assert_eq!(
+        (victim.status, &victim.json["id"], &victim.json["issuer"]),
+        (200, &json!(1), &json!(a))
+    );
+    let impostor = sign_with(
+        &shared_key("tenant-b"),
+        tenant_b.claims("auth0|victim"),
+        json!({}),
+    );
+    let impostor = app.get_as("/api/me", &impostor).await;
+    assert_eq!(impostor.status, 200, "{impostor:?}");
+    assert_eq!(impostor.json["issuer"], json!(b));
+    let new_id = impostor.json["id"].as_i64().unwrap();
+    // Above every id given before (an upsert that finds its row may use up
+    // a number of the sequence, so not necessarily 5).
+    assert!(new_id > 4, "a new id, none given before: {new_id}");
+    assert_eq!(rows(&app).len(), 3);
+    assert_eq!(
+        app.get_as("/api/me", &app.token("auth0|victim", json!({})))
+            .await
+            .json["id"],
+        json!(1),
+        "tenant A's user still has its own row"
+    );
+}
+
 on_both_backends!(
     first_sight_creates_the_row_and_repeat_visits_update_it,
     repeat_visits_within_the_interval_do_not_write,
     fifty_concurrent_first_requests_make_one_row,
     refused_requests_never_write,
+    an_earlier_database_keeps_its_ids_and_the_same_sub_of_another_issuer_is_another_user,
 );
