@@ -5,9 +5,11 @@
 //! itself unsafe to cache, and a multi-row `VALUES` changes with the
 //! batch), so the database used to parse and plan the statement for every
 //! batch: on SQLite a sixth of the writer's time. These have the same text
-//! for any batch, the users bound as one value each (on SQLite a JSON array
-//! of `[issuer, sub]` pairs, on PostgreSQL two `text[]`), and a static query
-//! id, which is what diesel's statement cache keys on.
+//! for any batch: the users of one issuer at a time, their issuer bound as
+//! one value and their subs as another (a JSON array on SQLite, a `text[]`
+//! on PostgreSQL), and a static query id, which is what diesel's statement
+//! cache keys on. A batch of several issuers runs it once per issuer, in
+//! one transaction; most batches have one.
 //!
 //! Each user, the pair (issuer, sub), is inserted, or the row already there
 //! is given the new `last_seen_at`; every row comes back as
@@ -16,35 +18,97 @@
 
 use chrono::NaiveDateTime;
 use diesel::pg::Pg;
+use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, Bool, Integer, Text, Timestamp};
 use diesel::sqlite::Sqlite;
-use diesel::{PgConnection, QueryResult, RunQueryDsl, SqliteConnection};
 
 /// What follows the rows to write, on either database.
 const ON_CONFLICT_RETURNING: &str = " ON CONFLICT (issuer, sub) DO UPDATE SET last_seen_at = excluded.last_seen_at \
      RETURNING id, issuer, sub, created_at = last_seen_at";
 
-/// The batch statement on SQLite.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct SqliteUpsert<'a> {
-    /// The users, as a JSON array of `[issuer, sub]` pairs.
-    pub(crate) users: &'a str,
-    pub(crate) now: NaiveDateTime,
+/// A row as the upsert hands it back: only what the server keeps of it.
+#[derive(Debug, Clone, Queryable)]
+pub(crate) struct Upserted {
+    pub(crate) id: i32,
+    pub(crate) issuer: String,
+    pub(crate) sub: String,
+    /// Created by this transaction, not found: first and last seen at the
+    /// same moment.
+    pub(crate) created: bool,
 }
 
-/// The batch statement on PostgreSQL.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct PgUpsert<'a> {
-    /// The users' issuers, each beside its sub in `subs`.
-    pub(crate) issuers: &'a [&'a str],
-    pub(crate) subs: &'a [&'a str],
-    pub(crate) now: NaiveDateTime,
+/// Upserts `users`, `(issuer, sub)` pairs sorted by issuer, on SQLite: one
+/// statement per issuer, in the caller's transaction.
+pub(crate) fn upsert_sqlite(
+    conn: &mut SqliteConnection,
+    users: &[(&str, &str)],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Upserted>> {
+    let mut rows = Vec::with_capacity(users.len());
+    for group in users.chunk_by(|a, b| a.0 == b.0) {
+        let subs: Vec<&str> = group.iter().map(|(_, sub)| *sub).collect();
+        let subs = serde_json::to_string(&subs)
+            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
+        let upsert = SqliteUpsert {
+            issuer: group[0].0,
+            subs: &subs,
+            now,
+        };
+        rows.extend(upsert.load::<Upserted>(conn)?);
+    }
+    Ok(rows)
 }
 
-/// A query diesel can run and cache: rows of `(id, issuer, sub, created)`, and a
-/// query id that is the same for every batch, which diesel's statement
-/// cache keys on.
+/// Upserts `users`, `(issuer, sub)` pairs sorted by issuer, on PostgreSQL:
+/// one statement per issuer, in a transaction of their own when there are
+/// several (one statement is atomic by itself).
+pub(crate) fn upsert_postgres(
+    conn: &mut PgConnection,
+    users: &[(&str, &str)],
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Upserted>> {
+    let groups: Vec<&[(&str, &str)]> = users.chunk_by(|a, b| a.0 == b.0).collect();
+    let run = |conn: &mut PgConnection| {
+        let mut rows = Vec::with_capacity(users.len());
+        for group in &groups {
+            let subs: Vec<&str> = group.iter().map(|(_, sub)| *sub).collect();
+            let upsert = PgUpsert {
+                issuer: group[0].0,
+                subs: &subs,
+                now,
+            };
+            rows.extend(upsert.load::<Upserted>(conn)?);
+        }
+        Ok(rows)
+    };
+    if groups.len() > 1 {
+        conn.transaction(run)
+    } else {
+        run(conn)
+    }
+}
+
+/// The statement for one issuer's users on SQLite.
+#[derive(Debug, Clone, Copy)]
+struct SqliteUpsert<'a> {
+    issuer: &'a str,
+    /// The subs, as a JSON array of strings.
+    subs: &'a str,
+    now: NaiveDateTime,
+}
+
+/// The statement for one issuer's users on PostgreSQL.
+#[derive(Debug, Clone, Copy)]
+struct PgUpsert<'a> {
+    issuer: &'a str,
+    subs: &'a [&'a str],
+    now: NaiveDateTime,
+}
+
+/// A query diesel can run and cache: rows of `(id, issuer, sub, created)`,
+/// and a query id that is the same for every batch, which diesel's
+/// statement cache keys on.
 macro_rules! batch_query {
     ($statement:ident, $connection:ty) => {
         impl QueryId for $statement<'_> {
@@ -65,14 +129,14 @@ batch_query!(PgUpsert, PgConnection);
 
 impl QueryFragment<Sqlite> for SqliteUpsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql(
-            "INSERT INTO users (issuer, sub, created_at, last_seen_at) SELECT value ->> 0, value ->> 1, ",
-        );
+        out.push_sql("INSERT INTO users (issuer, sub, created_at, last_seen_at) SELECT ");
+        out.push_bind_param::<Text, _>(&self.issuer)?;
+        out.push_sql(", value, ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" FROM json_each(");
-        out.push_bind_param::<Text, _>(&self.users)?;
+        out.push_bind_param::<Text, _>(&self.subs)?;
         // `WHERE true` tells SQLite's parser that `ON CONFLICT` is the
         // upsert's, not a join constraint of the SELECT.
         out.push_sql(") WHERE true");
@@ -83,15 +147,15 @@ impl QueryFragment<Sqlite> for SqliteUpsert<'_> {
 
 impl QueryFragment<Pg> for PgUpsert<'_> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
-        out.push_sql("INSERT INTO users (issuer, sub, created_at, last_seen_at) SELECT issuer, sub, ");
+        out.push_sql("INSERT INTO users (issuer, sub, created_at, last_seen_at) SELECT ");
+        out.push_bind_param::<Text, _>(&self.issuer)?;
+        out.push_sql(", sub, ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(", ");
         out.push_bind_param::<Timestamp, _>(&self.now)?;
         out.push_sql(" FROM unnest(");
-        out.push_bind_param::<Array<Text>, _>(&self.issuers)?;
-        out.push_sql(", ");
         out.push_bind_param::<Array<Text>, _>(&self.subs)?;
-        out.push_sql(") AS batch(issuer, sub)");
+        out.push_sql(") AS batch(sub)");
         out.push_sql(ON_CONFLICT_RETURNING);
         Ok(())
     }
@@ -138,6 +202,13 @@ mod tests {
 
     type Row = (i32, String, String, bool);
 
+    fn rows(upserted: Vec<Upserted>) -> Vec<Row> {
+        upserted
+            .into_iter()
+            .map(|row| (row.id, row.issuer, row.sub, row.created))
+            .collect()
+    }
+
     /// Runs `batches()` through `load`, a second later each; checks the
     /// rows and that one statement was prepared for them all.
     fn check_batches<C: Connection>(
@@ -173,8 +244,10 @@ mod tests {
         migrate(&DbSettings::new(path.to_string_lossy())).unwrap();
         let mut conn = SqliteConnection::establish(&path.to_string_lossy()).unwrap();
         check_batches(&mut conn, |conn, batch, now| {
-            let users = serde_json::to_string(batch).unwrap();
-            SqliteUpsert { users: &users, now }.load(conn).unwrap()
+            rows(
+                conn.immediate_transaction(|conn| upsert_sqlite(conn, batch, now))
+                    .unwrap(),
+            )
         });
     }
 
@@ -195,14 +268,7 @@ mod tests {
         migrate(&DbSettings::new(url.as_str())).unwrap();
         let mut conn = PgConnection::establish(&url).unwrap();
         check_batches(&mut conn, |conn, batch, now| {
-            let (issuers, subs): (Vec<&str>, Vec<&str>) = batch.iter().copied().unzip();
-            PgUpsert {
-                issuers: &issuers,
-                subs: &subs,
-                now,
-            }
-            .load(conn)
-            .unwrap()
+            rows(upsert_postgres(conn, batch, now).unwrap())
         });
         drop(conn);
         diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 
 use crate::db::{CHECKPOINT_PACE, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
 use crate::metrics::METRICS;
-use crate::users::upsert::{PgUpsert, SqliteUpsert};
+use crate::users::upsert::{Upserted, upsert_postgres, upsert_sqlite};
 
 /// Most rows in one transaction: a storm's backlog is written in steps, so
 /// that no one commit holds thousands of requests.
@@ -45,17 +45,6 @@ const GATHER: Duration = Duration::from_micros(200);
 /// empty table has no row to rewrite, and the probe then writes nothing.
 const PROBE_WRITE: &str =
     "UPDATE users SET last_seen_at = last_seen_at WHERE id = (SELECT max(id) FROM users)";
-
-/// A row as the upsert hands it back: only what the server keeps of it.
-#[derive(Debug, Clone, Queryable)]
-pub(crate) struct Upserted {
-    pub(crate) id: i32,
-    pub(crate) issuer: String,
-    pub(crate) sub: String,
-    /// Created by this transaction, not found: first and last seen at the
-    /// same moment.
-    created: bool,
-}
 
 /// A row as written, and which database file it was written to.
 #[derive(Debug)]
@@ -357,10 +346,7 @@ impl Database for Sqlite {
         // An explicit transaction: SQLite hands out a `RETURNING` row before
         // an autocommit commits, and a failed commit (read-only file, full
         // disk) would otherwise answer 200 for a row that never landed.
-        let users = serde_json::to_string(users)
-            .map_err(|err| diesel::result::Error::SerializationError(Box::new(err)))?;
-        let upsert = SqliteUpsert { users: &users, now };
-        let written = conn.immediate_transaction(|conn| upsert.load(conn))?;
+        let written = conn.immediate_transaction(|conn| upsert_sqlite(conn, users, now))?;
         self.checkpointer.committed();
         Ok(written)
     }
@@ -417,16 +403,9 @@ impl Database for Postgres {
     }
 
     fn upsert_all(&mut self, users: &[(&str, &str)], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
-        let (issuers, subs): (Vec<&str>, Vec<&str>) = users.iter().copied().unzip();
-        // One statement: atomic, committed before its rows come back.
-        self.with_retry(|conn| {
-            PgUpsert {
-                issuers: &issuers,
-                subs: &subs,
-                now,
-            }
-            .load(conn)
-        })
+        // Committed before its rows come back: one statement, or one
+        // transaction of one statement per issuer.
+        self.with_retry(|conn| upsert_postgres(conn, users, now))
     }
 
     fn ping(&mut self) -> Result<(), DbError> {
