@@ -91,9 +91,9 @@ async fn an_unlisted_issuer_is_refused_before_any_key_is_fetched() {
     assert_eq!(stranger.fetches(), 0, "no fetch to a URL named by a token");
 }
 
-#[actix_web::test]
-async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
-    let key = shared_key("discovered");
+/// An issuer on a mock server whose keys (`/oauth/keys`) are found only
+/// through its discovery document; the server, for more mocks, and the issuer.
+async fn issuer_found_by_discovery(key: &SigningKey) -> (MockServer, String) {
     let server = MockServer::start().await;
     let issuer = format!("{}/", server.uri());
     Mock::given(method("GET"))
@@ -106,18 +106,34 @@ async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
         .await;
     Mock::given(method("GET"))
         .and(path("/oauth/keys"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(jwks([&*key])))
+        .respond_with(ResponseTemplate::new(200).set_body_json(jwks([key])))
         .mount(&server)
         .await;
-    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&issuer], &database, &[]).await;
+    (server, issuer)
+}
+
+/// Whether the app at `address` accepts a token of `issuer` signed by `key`
+/// within `within`.
+async fn accepted_within(address: &str, issuer: &str, key: &SigningKey, within: Duration) -> bool {
     let now = crate::helpers::now();
     let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|d", "iat": now, "exp": now + 60});
-    let token = sign_with(&key, claims, json!({}));
-    let ok = eventually(Duration::from_secs(5), async || {
-        status(&address, "/api/private", &token).await.0 == 200
-    });
-    assert!(ok.await, "keys found where the discovery document says");
+    let token = sign_with(key, claims, json!({}));
+    eventually(within, async || {
+        status(address, "/api/private", &token).await.0 == 200
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
+    let key = shared_key("discovered");
+    let (_server, issuer) = issuer_found_by_discovery(&key).await;
+    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
+    let address = app_trusting(&[&issuer], &database, &[]).await;
+    assert!(
+        accepted_within(&address, &issuer, &key, Duration::from_secs(5)).await,
+        "keys found where the discovery document says"
+    );
 }
 
 /// A discovery document that fails (a 503 blip at start-up) is asked again
@@ -126,8 +142,8 @@ async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
 #[actix_web::test]
 async fn a_failed_discovery_is_retried_until_the_keys_are_found() {
     let key = shared_key("discovered");
-    let server = MockServer::start().await;
-    let issuer = format!("{}/", server.uri());
+    let (server, issuer) = issuer_found_by_discovery(&key).await;
+    // Before the document: the first two asks get 503.
     Mock::given(method("GET"))
         .and(path("/.well-known/openid-configuration"))
         .respond_with(ResponseTemplate::new(503))
@@ -135,28 +151,12 @@ async fn a_failed_discovery_is_retried_until_the_keys_are_found() {
         .with_priority(1)
         .mount(&server)
         .await;
-    Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"issuer": issuer, "jwks_uri": format!("{}/oauth/keys", server.uri())})),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/oauth/keys"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(jwks([&*key])))
-        .mount(&server)
-        .await;
     let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
     let address = app_trusting(&[&issuer], &database, &[("JWKS_REFETCH_COOLDOWN_SECS", "1")]).await;
-    let now = crate::helpers::now();
-    let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|d", "iat": now, "exp": now + 60});
-    let token = sign_with(&key, claims, json!({}));
-    let ok = eventually(Duration::from_secs(15), async || {
-        status(&address, "/api/private", &token).await.0 == 200
-    });
-    assert!(ok.await, "keys found once discovery answered");
+    assert!(
+        accepted_within(&address, &issuer, &key, Duration::from_secs(15)).await,
+        "keys found once discovery answered"
+    );
     let discoveries = server
         .received_requests()
         .await
