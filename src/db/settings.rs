@@ -43,7 +43,7 @@ impl DbSettings {
     /// `text` (an error about the URL, say) with the URL's password replaced
     /// by `***` wherever it shows, as written or percent-decoded: libpq
     /// quotes a malformed password, or the whole URL, in its errors.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         let mut secrets = self.secrets();
         // The longest first, so that none leaves a piece of another.
         secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));

@@ -7,8 +7,8 @@
 //!
 //! A request is answered only after the transaction holding its row has
 //! committed, so a 200 never stands for a row that is not there. Writing
-//! the same user (issuer and `sub`) again only refreshes `last_seen_at`, so concurrent first
-//! requests (from one instance or several) make one row.
+//! the same user (issuer and `sub`) again only refreshes `last_seen_at`, so
+//! concurrent first requests (from one instance or several) make one row.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -129,9 +129,8 @@ impl Writer {
         Ok(Self { jobs, epoch })
     }
 
-    /// Writes the row of the user (`issuer`, `sub`) (or refreshes its
-    /// `last_seen_at`); `notify`
-    /// learns the outcome once it is committed.
+    /// Writes the row of the user (`issuer`, `sub`), or refreshes its
+    /// `last_seen_at`; `notify` learns the outcome once it is committed.
     pub(crate) fn upsert(&self, issuer: &Arc<str>, sub: &str, notify: Notify) {
         let job = Job::Upsert {
             issuer: Arc::clone(issuer),
