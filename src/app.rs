@@ -17,6 +17,7 @@ use crate::auth::dpop::{DPOP, DPOP_NONCE, DpopVerifier, NextNonce};
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, IssuerKeys};
 use crate::config::Settings;
+use crate::connection;
 use crate::db::{self, DbError};
 use crate::dev::DevMode;
 use crate::metrics::METRICS;
@@ -123,7 +124,7 @@ impl Application {
         let dev_issuer = dev.map(|dev| web::Data::new(dev.issuer));
 
         let origin = settings.client_origin_url.clone();
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .app_data(validator.clone())
                 .app_data(dpop.clone())
@@ -165,11 +166,9 @@ impl Application {
                         )),
                 )
                 .wrap(from_fn(telemetry::observe))
-        });
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
-        let server = server.listen(listener).map_err(bind_error)?.run();
+        };
+        let server =
+            connection::serve(listener, settings.workers, settings.connections, app).map_err(bind_error)?;
         let metrics = match &settings.metrics_addr {
             Some(address) => Some(metrics_server(address)?),
             None => None,

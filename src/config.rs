@@ -10,6 +10,7 @@ use url::Url;
 
 use crate::auth::keys::is_loopback;
 use crate::auth::{DpopSettings, KeyStoreSettings, NonceSecret, PermissionsFrom, ValidationSettings};
+use crate::connection::ConnectionSettings;
 use crate::db::DbSettings;
 
 /// Everything the server needs to start, already validated.
@@ -42,6 +43,8 @@ pub struct Settings {
     pub workers: Option<usize>,
     /// Where `GET /metrics` is served (`host:port`); `None`: nowhere.
     pub metrics_addr: Option<String>,
+    /// The limits a slow or idle client meets.
+    pub connections: ConnectionSettings,
 }
 
 /// A setting that is missing or malformed; its `Display` is the one line
@@ -83,6 +86,10 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("HOST", "address to bind", "127.0.0.1"),
     ("PORT", "port to bind", "6060"),
     ("WORKERS", "HTTP worker threads", "one per core"),
+    ("REQUEST_HEAD_TIMEOUT_SECS", "how long a request may take to arrive, from its first byte (a connection's first request: from the connection) (1-300)", "5"),
+    ("SEND_TIMEOUT_SECS", "how long a response may wait for the client to read it (1-3600)", "30"),
+    ("KEEP_ALIVE_SECS", "how long an idle connection stays open between requests (1-3600)", "5"),
+    ("MAX_CONNECTIONS", "most open connections per worker; more wait to be accepted", "4096"),
     ("CLIENT_ORIGIN_URL", "the browser origin CORS allows", "http://localhost:4040"),
     ("METRICS_ADDR", "address of the Prometheus metrics listener, e.g. 127.0.0.1:9464", "none"),
     ("RUST_LOG", "log filter (debug: each refusal; info,access=debug: access log)", "info"),
@@ -212,8 +219,29 @@ impl Settings {
                         format!("expected an IP address and port such as 127.0.0.1:9464, got {raw:?}")
                     })
             })?,
+            connections: connection_settings(&vars)?,
         })
     }
+}
+
+fn connection_settings<F: Fn(&str) -> Option<String>>(
+    vars: &Variables<F>,
+) -> Result<ConnectionSettings, ConfigError> {
+    let defaults = ConnectionSettings::default();
+    let seconds =
+        |max| move |raw: &str| number_in(raw, 1..=max, "a number of seconds").map(Duration::from_secs);
+    Ok(ConnectionSettings {
+        request_timeout: vars.get(
+            "REQUEST_HEAD_TIMEOUT_SECS",
+            defaults.request_timeout,
+            seconds(300),
+        )?,
+        send_timeout: vars.get("SEND_TIMEOUT_SECS", defaults.send_timeout, seconds(3600))?,
+        keep_alive: vars.get("KEEP_ALIVE_SECS", defaults.keep_alive, seconds(3600))?,
+        max_connections: vars.get("MAX_CONNECTIONS", defaults.max_connections, |raw| {
+            number_in(raw, 1..=1_000_000, "a number of connections")
+        })?,
+    })
 }
 
 fn key_store_settings<F: Fn(&str) -> Option<String>>(
@@ -566,6 +594,14 @@ mod tests {
             ("LAST_SEEN_INTERVAL_SECS", "5m"),
             ("WORKERS", "0"),
             ("WORKERS", "513"),
+            ("REQUEST_HEAD_TIMEOUT_SECS", "0"),
+            ("REQUEST_HEAD_TIMEOUT_SECS", "301"),
+            ("REQUEST_HEAD_TIMEOUT_SECS", "5s"),
+            ("SEND_TIMEOUT_SECS", "0"),
+            ("KEEP_ALIVE_SECS", "0"),
+            ("KEEP_ALIVE_SECS", "3601"),
+            ("MAX_CONNECTIONS", "0"),
+            ("MAX_CONNECTIONS", "lots"),
             ("METRICS_ADDR", "9464"),
             ("METRICS_ADDR", "localhost"),
             ("DPOP_MODE", "on"),
@@ -590,6 +626,37 @@ mod tests {
             assert_eq!(error.variable, variable, "{variable}={value}");
             assert!(error.to_string().contains(variable), "{error}");
         }
+    }
+
+    #[test]
+    fn connection_limits_have_defaults_and_can_be_set() {
+        let base = [("AUTH0_DOMAIN", "t.auth0.com"), ("AUTH0_AUDIENCE", "a")];
+        let defaults = settings(&base).unwrap().connections;
+        assert_eq!(defaults, ConnectionSettings::default());
+        assert_eq!(defaults.request_timeout, Duration::from_secs(5));
+        let set = settings(
+            &[
+                &base[..],
+                &[
+                    ("REQUEST_HEAD_TIMEOUT_SECS", "2"),
+                    ("SEND_TIMEOUT_SECS", "60"),
+                    ("KEEP_ALIVE_SECS", "75"),
+                    ("MAX_CONNECTIONS", "100"),
+                ],
+            ]
+            .concat(),
+        )
+        .unwrap()
+        .connections;
+        assert_eq!(
+            set,
+            ConnectionSettings {
+                request_timeout: Duration::from_secs(2),
+                send_timeout: Duration::from_secs(60),
+                keep_alive: Duration::from_secs(75),
+                max_connections: 100,
+            }
+        );
     }
 
     #[test]

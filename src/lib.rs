@@ -12,6 +12,7 @@ pub mod app;
 pub mod auth;
 mod background;
 pub mod config;
+pub mod connection;
 pub mod db;
 pub mod dev;
 mod metrics;

@@ -49,6 +49,21 @@ pub(crate) enum Outcome {
     unavailable,
 }
 
+/// Which of a connection's deadlines passed.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub(crate) enum Deadline {
+    /// A request not received in full in time.
+    request,
+    /// A response the client did not read in time.
+    send,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeadlineLabels {
+    deadline: Deadline,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     outcome: Outcome,
@@ -117,6 +132,7 @@ pub(crate) struct Metrics {
     users_created: Counter,
     db_wait: Histogram,
     users_batch_rows: Histogram,
+    connections_timed_out: Family<DeadlineLabels, Counter>,
     /// The counters of the hot path, resolved once: an increment is then
     /// one atomic add, with no label lookup.
     decisions: [Counter; 8],
@@ -162,6 +178,7 @@ impl Metrics {
             users_created: Counter::default(),
             db_wait: latency_histogram(),
             users_batch_rows: Histogram::new(exponential_buckets(1.0, 2.0, 11)),
+            connections_timed_out: Family::default(),
         };
         let mut registry = Registry::default();
         registry.register(
@@ -218,6 +235,11 @@ impl Metrics {
             "users_write_batch_rows",
             "Users rows written by one transaction (group commit)",
             metrics.users_batch_rows.clone(),
+        );
+        registry.register(
+            "connections_timed_out",
+            "Connections closed because a request did not arrive, or a response was not read, in time",
+            metrics.connections_timed_out.clone(),
         );
         Self { registry, ..metrics }
     }
@@ -300,6 +322,13 @@ impl Metrics {
     /// How many rows one users transaction wrote.
     pub(crate) fn users_batch(&self, rows: usize) {
         self.users_batch_rows.observe(rows as f64);
+    }
+
+    /// A connection closed because `deadline` passed.
+    pub(crate) fn connection_timed_out(&self, deadline: Deadline) {
+        self.connections_timed_out
+            .get_or_create(&DeadlineLabels { deadline })
+            .inc();
     }
 
     /// How long a request waited for its users row.

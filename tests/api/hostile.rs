@@ -11,7 +11,7 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use crate::dpop::{ClientKey, bound_token, claims, with};
-use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, spawn_app};
+use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, spawn_app_with};
 
 /// One hostile request.
 struct Case {
@@ -34,6 +34,9 @@ struct Case {
     /// Bytes written as they are on a connection of their own, for what an
     /// HTTP client refuses to send (bad framing, a missing `Host`).
     raw: Option<Vec<u8>>,
+    /// Written after `raw` a byte every 100 ms, its last byte repeated, for
+    /// as long as the connection stays open: a slow client.
+    trickle: Option<Vec<u8>>,
 }
 
 fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Option<&'static str>) -> Case {
@@ -49,6 +52,7 @@ fn case(name: impl Into<String>, authorization: &[&[u8]], status: u16, code: Opt
         description: None,
         send_first: false,
         raw: None,
+        trickle: None,
     }
 }
 
@@ -602,13 +606,72 @@ fn request_framing() -> Vec<Case> {
     ]
 }
 
-/// Writes `request` on a connection of its own and reads until the server
-/// closes it: the status of each answer it wrote, in order.
-async fn send_raw(address: &str, request: &[u8]) -> Result<Vec<u16>, String> {
+/// Connections that hold the server without finishing a request: each is
+/// closed once its request is late (`REQUEST_HEAD_TIMEOUT_SECS`), without
+/// an answer to it; a first request late gets actix-http's 408.
+fn slow_clients() -> Vec<Case> {
+    let complete = "GET /api/public HTTP/1.1\r\nHost: api\r\n\r\n";
+    let late = |name: &str, status: u16, raw: &str, trickle: &str| Case {
+        category: "Slow clients",
+        raw: Some(raw.as_bytes().to_vec()),
+        trickle: Some(trickle.as_bytes().to_vec()),
+        ..case(name, &[], status, None)
+    };
+    vec![
+        late(
+            "a first request's head trickled a byte at a time",
+            408,
+            "",
+            "GET /api/public HTTP/1.1\r\nHost: api\r\nX-Slow: z",
+        ),
+        late(
+            "a second request's head trickled a byte at a time, after a complete request on the same connection",
+            200,
+            complete,
+            "GET /api/public HTTP/1.1\r\nHost: api\r\nX-Slow: z",
+        ),
+        late(
+            "blank lines trickled instead of a next request, after a complete one",
+            200,
+            complete,
+            "\r\n",
+        ),
+        late(
+            "a chunked body trickled a byte at a time",
+            405,
+            "POST /api/public HTTP/1.1\r\nHost: api\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "5\r\nab",
+        ),
+    ]
+}
+
+/// Writes `request` on a connection of its own, then `trickle` a byte every
+/// 100 ms (its last repeated) until the server closes the connection, and
+/// reads until it does: the status of each answer it wrote, in order.
+async fn send_raw(address: &str, request: &[u8], trickle: Option<&[u8]>) -> Result<Vec<u16>, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = address.trim_start_matches("http://");
-    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
-    stream.write_all(request).await.unwrap();
+    let (mut stream, mut writer) = tokio::net::TcpStream::connect(host).await.unwrap().into_split();
+    writer.write_all(request).await.unwrap();
+    // Held until the answer is read: dropping it would half-close the connection.
+    let mut writer = Some(writer);
+    if let Some(trickle) = trickle {
+        let mut writer = writer.take().unwrap();
+        let last = trickle.last().copied().unwrap_or(b' ');
+        let trickle: Vec<u8> = trickle
+            .iter()
+            .copied()
+            .chain(std::iter::repeat_n(last, 200))
+            .collect();
+        tokio::spawn(async move {
+            for byte in trickle {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if writer.write_all(&[byte]).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer));
     match read.await {
@@ -619,6 +682,7 @@ async fn send_raw(address: &str, request: &[u8]) -> Result<Vec<u16>, String> {
         Ok(Err(err)) => return Err(format!("read failed: {err}")),
         Err(_) => return Err("the connection was left open".into()),
     }
+    drop(writer);
     Ok(statuses(&String::from_utf8_lossy(&answer)))
 }
 
@@ -1180,6 +1244,9 @@ fn table(cases: &[Case]) -> String {
     for case in cases {
         let code = case.code.map(|code| format!(" `{code}`")).unwrap_or_default();
         let why = match (&case.raw, case.description) {
+            (Some(_), _) if case.trickle.is_some() => {
+                " (the connection closed when the request was late: nothing after it answered)".to_owned()
+            }
             (Some(_), _) => " (the connection closed: nothing after it answered)".to_owned(),
             (None, Some(description)) => format!(" (\"{description}\")"),
             (None, None) => String::new(),
@@ -1226,7 +1293,13 @@ fn check_security_md(cases: &[Case]) {
 
 #[actix_web::test]
 async fn hostile_requests_are_refused_with_the_right_status_and_code() {
-    let app = spawn_app(Backend::Sqlite).await;
+    // Late requests are cut off after a second, not the default five.
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        TestIssuer::start(&[&shared_key("main")]).await,
+        &[("REQUEST_HEAD_TIMEOUT_SECS", "1")],
+    )
+    .await;
     // The published set also holds a non-RSA key (for the "kid of a non-RSA
     // key" and oct-secret cases) and an RSA key with e=3.
     let main = shared_key("main");
@@ -1242,6 +1315,7 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code() {
     cases.extend(second_review(&app));
     cases.extend(dpop_attacks(&app));
     cases.extend(request_framing());
+    cases.extend(slow_clients());
     assert!(cases.len() >= 60, "{} cases", cases.len());
     check_security_md(&cases);
 
@@ -1261,7 +1335,7 @@ async fn hostile_requests_are_refused_with_the_right_status_and_code() {
     let mut failures = Vec::new();
     for case in &cases {
         if let Some(request) = &case.raw {
-            match send_raw(&app.address, request).await {
+            match send_raw(&app.address, request, case.trickle.as_deref()).await {
                 Ok(statuses) if statuses == [case.status] => {}
                 Ok(statuses) => failures.push(format!("{}: answered {statuses:?}", case.name)),
                 Err(err) => failures.push(format!("{}: {err}", case.name)),

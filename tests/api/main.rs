@@ -25,4 +25,5 @@ mod postgres;
 mod refusals;
 mod routes;
 mod schemathesis;
+mod slow_clients;
 mod users;
