@@ -81,6 +81,8 @@ where
     if let Some(workers) = workers {
         builder = builder.workers(workers);
     }
+    let workers = workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    warn_above_open_file_limit(workers.saturating_mul(settings.max_connections));
     let shutdown = builder.graceful_shutdown_signal();
     let address = listener.local_addr()?;
     let timeouts = Timeouts {
@@ -114,4 +116,23 @@ where
             .and_then(service)
         })
         .map(ServerBuilder::run)
+}
+
+/// Warns when `connections` could exceed the process's open-file limit:
+/// accepting fails there, before `MAX_CONNECTIONS` is reached.
+fn warn_above_open_file_limit(connections: usize) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the one struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return;
+    }
+    if limit.rlim_cur != libc::RLIM_INFINITY && connections as u64 >= limit.rlim_cur {
+        log::warn!(
+            "WORKERS x MAX_CONNECTIONS allows {connections} connections, above the open-file limit of {} (ulimit -n): raise the limit, or lower MAX_CONNECTIONS",
+            limit.rlim_cur
+        );
+    }
 }

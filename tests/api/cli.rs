@@ -526,18 +526,17 @@ fn output_cut_short_by_the_reader_is_not_an_error() {
     );
 }
 
-#[test]
-fn an_issuer_without_its_trailing_slash_is_warned_about() {
+/// The log lines `serve` writes with `env` up to "listening on".
+fn start_up_log(env: &[(&str, &str)]) -> Vec<String> {
     use std::io::BufRead;
     let port = free_port().to_string();
-    let env = [
-        ("AUTH0_ISSUER", "https://tenant.example.com"),
-        ("AUTH0_AUDIENCE", "a"),
-        ("AUTH0_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
-        ("PORT", &port),
-    ];
     let mut process = binary()
-        .envs(env)
+        .envs([
+            ("AUTH0_AUDIENCE", "a"),
+            ("AUTH0_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+            ("PORT", &port),
+        ])
+        .envs(env.iter().copied())
         .args(&["serve"])
         .spawn(Stdio::null(), Stdio::piped());
     let stderr = std::io::BufReader::new(process.child.stderr.take().unwrap());
@@ -549,12 +548,30 @@ fn an_issuer_without_its_trailing_slash_is_warned_about() {
             break;
         }
     }
-    drop(process);
+    seen
+}
+
+#[test]
+fn an_issuer_without_its_trailing_slash_is_warned_about() {
+    let seen = start_up_log(&[("AUTH0_ISSUER", "https://tenant.example.com")]);
     assert!(
         seen.iter()
             .any(|l| l.contains("WARN") && l.contains("no trailing slash")),
         "{seen:#?}"
     );
+}
+
+#[test]
+fn more_connections_than_open_files_are_warned_about() {
+    let warned = |seen: &[String]| {
+        seen.iter()
+            .any(|l| l.contains("WARN") && l.contains("open-file limit"))
+    };
+    let issuer = [("AUTH0_ISSUER", "https://tenant.example.com/")];
+    let seen = start_up_log(&[&issuer[..], &[("WORKERS", "2"), ("MAX_CONNECTIONS", "1000000")]].concat());
+    assert!(warned(&seen), "{seen:#?}");
+    let seen = start_up_log(&[&issuer[..], &[("WORKERS", "2"), ("MAX_CONNECTIONS", "100")]].concat());
+    assert!(!warned(&seen), "{seen:#?}");
 }
 
 #[test]
