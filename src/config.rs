@@ -89,7 +89,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("REQUEST_HEAD_TIMEOUT_SECS", "how long a request may take to arrive, from its first byte (a connection's first request: from the connection) (1-300)", "5"),
     ("SEND_TIMEOUT_SECS", "how long a response may wait for the client to read it (1-3600)", "30"),
     ("KEEP_ALIVE_SECS", "how long an idle connection stays open between requests (1-3600)", "5"),
-    ("MAX_CONNECTIONS", "most open connections per worker; more wait to be accepted", "4096"),
+    ("MAX_CONNECTIONS", "most open connections per worker; more wait to be accepted", "1024"),
     ("CLIENT_ORIGIN_URL", "the browser origin CORS allows", "http://localhost:4040"),
     ("METRICS_ADDR", "address of the Prometheus metrics listener, e.g. 127.0.0.1:9464", "none"),
     ("RUST_LOG", "log filter (debug: each refusal; info,access=debug: access log)", "info"),

@@ -36,7 +36,8 @@ pub struct ConnectionSettings {
     /// How long a connection may stay idle between requests.
     pub keep_alive: Duration,
     /// The most connections one worker holds; beyond them, new ones wait
-    /// in the listen backlog.
+    /// in the listen backlog. Each may hold up to 128 KiB of request
+    /// buffer (actix-http's limit for a head): this bounds that memory.
     pub max_connections: usize,
 }
 
@@ -46,7 +47,7 @@ impl Default for ConnectionSettings {
             request_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(5),
-            max_connections: 4096,
+            max_connections: 1024,
         }
     }
 }
