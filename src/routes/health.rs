@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use std::collections::BTreeMap;
 
 use crate::auth::IssuerKeys;
-use crate::routes::doc::{Answer, Doc, named};
+use crate::routes::route_info::{Answer, Doc, named};
 use crate::routes::static_json::static_json;
 use crate::users::UserStore;
 

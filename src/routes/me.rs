@@ -7,7 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::AuthenticatedUser;
-use crate::routes::doc::{Answer, Doc, named};
+use crate::routes::route_info::{Answer, Doc, named};
 
 /// The caller as the API sees it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -2,7 +2,7 @@
 
 use actix_web::HttpResponse;
 
-use crate::routes::doc::Doc;
+use crate::routes::route_info::Doc;
 use crate::routes::static_json::static_json;
 
 const PUBLIC_BODY: &str = r#"{"text":"This is a public message."}"#;

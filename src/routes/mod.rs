@@ -5,13 +5,13 @@
 //! document, the protected resource metadata), which therefore cannot
 //! disagree with what is served.
 
-mod doc;
 mod docs;
 mod fallback;
 mod health;
 mod me;
 mod messages;
 mod quickstart;
+mod route_info;
 mod static_json;
 mod verbs;
 
@@ -19,10 +19,10 @@ use actix_web::{FromRequest, Handler, Responder, web};
 
 use crate::auth::{HasPermission, IsAuthenticated, Permission, require};
 
-use doc::Doc;
-pub(crate) use doc::RouteInfo;
 pub(crate) use docs::Docs;
 pub(crate) use fallback::json_error_bodies;
+use route_info::Doc;
+pub(crate) use route_info::RouteInfo;
 pub(crate) use static_json::not_found;
 use verbs::get_or_head;
 

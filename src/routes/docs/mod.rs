@@ -14,7 +14,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::config::Settings;
 use crate::dev::ExampleToken;
-use crate::routes::doc::{Answer, Doc, RouteInfo, named};
+use crate::routes::route_info::{Answer, Doc, RouteInfo, named};
 
 pub(crate) use assets::configure as configure_assets;
 pub(crate) use metadata::ProtectedResourceMetadata;

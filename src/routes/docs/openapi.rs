@@ -15,7 +15,7 @@ use utoipa::openapi::{
 };
 
 use crate::auth::ErrorBody;
-use crate::routes::doc::{Answer, NamedSchema, RouteInfo, named};
+use crate::routes::route_info::{Answer, NamedSchema, RouteInfo, named};
 
 /// The name of the security scheme every guarded route refers to.
 pub(crate) const BEARER: &str = "bearerAuth";

@@ -1,0 +1,73 @@
+//! The command line: `serve` (the default), `dev`, `token`, `proof`, `users`,
+//! `migrate`; one file a command family.
+
+mod output;
+mod serve;
+mod tokens;
+mod users;
+
+use std::path::PathBuf;
+
+use actix_auth0_api::config::VARIABLES;
+use clap::{Parser, Subcommand};
+
+use self::serve::DataDir;
+use self::tokens::{ProofArgs, TokenArgs};
+
+/// An Auth0-protected API: strict bearer-token validation, permission
+/// classes, and a users table keyed by the token's `sub`.
+#[derive(Debug, Parser)]
+#[command(version, about, after_long_help = settings_help())]
+pub(crate) struct Cli {
+    /// Read settings from FILE instead of `./.env` (the environment still
+    /// wins over both).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub(crate) env_file: Option<PathBuf>,
+    /// What to do; without one, `serve`.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API against the tenant configured by environment and `.env`.
+    Serve,
+    /// Serve the API with a built-in development issuer on loopback (no tenant, no network).
+    Dev(DataDir),
+    /// Print a token signed by the development key.
+    Token(TokenArgs),
+    /// Print a DPoP proof for one request, signed by a DPoP key.
+    Proof(ProofArgs),
+    /// List the users table.
+    Users {
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run pending database migrations and say which ran.
+    Migrate,
+}
+
+/// The environment variables `serve` reads, for `--help`.
+fn settings_help() -> String {
+    let mut help = String::from("Environment (also read from .env):\n");
+    for (name, meaning, default) in VARIABLES {
+        help.push_str(&format!("  {name:<27} {meaning} [default: {default}]\n"));
+    }
+    help
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub(crate) async fn run(self) -> anyhow::Result<()> {
+        match self.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve::serve().await,
+            Command::Dev(data_dir) => serve::dev(&data_dir).await,
+            Command::Token(args) => tokens::token(&args),
+            Command::Proof(args) => tokens::proof(&args),
+            Command::Users { json } => users::users(json),
+            Command::Migrate => users::migrate(),
+        }
+    }
+}
