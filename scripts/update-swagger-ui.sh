@@ -2,7 +2,7 @@
 # Replaces the Swagger UI embedded in the binary (assets/swagger-ui/) with
 # release VERSION of the npm package swagger-ui-dist, checked against the
 # registry's integrity hash, and rewrites SHA256SUMS. Then set
-# SWAGGER_UI_VERSION in src/docs/assets.rs and the version in
+# SWAGGER_UI_VERSION in src/routes/docs/assets.rs and the version in
 # assets/swagger-ui/README.md, and run the browser tests.
 #   bash scripts/update-swagger-ui.sh 5.35.0
 set -euo pipefail
