@@ -75,7 +75,8 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DATABASE_TIMEOUT_SECS", "how long a database operation may wait before a 503", "5"),
     ("TOKEN_CACHE_SIZE", "most verified tokens kept in memory (0: off)", "10000"),
     ("DPOP_MODE", "which schemes are accepted: allowed (Bearer and DPoP), required (DPoP only) or disabled (Bearer only)", "allowed"),
-    ("DPOP_IAT_WINDOW_SECS", "how far a DPoP proof's iat may lie from now, either side (at most 300)", "60"),
+    ("DPOP_IAT_WINDOW_SECS", "how long ago a DPoP proof's iat may lie (at most 300); a proof is remembered until iat plus this", "60"),
+    ("DPOP_IAT_AHEAD_SECS", "how far ahead of now a DPoP proof's iat may lie (0 to DPOP_IAT_WINDOW_SECS)", "5"),
     ("DPOP_REPLAY_CACHE_SIZE", "most DPoP proofs remembered to refuse their replay (when full: 503)", "1000000"),
     ("PUBLIC_BASE_URL", "the URL clients reach the API at (behind a proxy): DPoP proofs name it, links use it", "from each request's Host"),
     ("DPOP_NONCE_SECRET", "with a secret (32+ bytes, the same on every instance), DPoP proofs must carry a nonce the API issued", "no nonces"),
@@ -256,10 +257,24 @@ fn dpop_settings<F: Fn(&str) -> Option<String>>(
     public_base_url: Option<Url>,
 ) -> Result<DpopSettings, ConfigError> {
     let defaults = DpopSettings::default();
+    let iat_window = vars.get("DPOP_IAT_WINDOW_SECS", defaults.iat_window, |raw| {
+        number_in(raw, 1..=MAX_LEEWAY.as_secs(), "a number of seconds").map(Duration::from_secs)
+    })?;
     Ok(DpopSettings {
         mode: vars.get("DPOP_MODE", defaults.mode, str::parse)?,
-        iat_window: vars.get("DPOP_IAT_WINDOW_SECS", defaults.iat_window, |raw| {
-            number_in(raw, 1..=MAX_LEEWAY.as_secs(), "a number of seconds").map(Duration::from_secs)
+        iat_window,
+        // More ahead than behind would let a proof outlive its window.
+        iat_ahead: vars.get("DPOP_IAT_AHEAD_SECS", defaults.iat_ahead.min(iat_window), |raw| {
+            let most = iat_window.as_secs();
+            raw.parse()
+                .ok()
+                .filter(|ahead| *ahead <= most)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    format!(
+                        "expected a number of seconds from 0 to DPOP_IAT_WINDOW_SECS ({most}), got {raw:?}"
+                    )
+                })
         })?,
         replay_cache_size: vars.get("DPOP_REPLAY_CACHE_SIZE", defaults.replay_cache_size, |raw| {
             number_in(raw, 1..=100_000_000, "a number of proofs")
@@ -572,6 +587,9 @@ mod tests {
             ("DPOP_MODE", "Required"),
             ("DPOP_IAT_WINDOW_SECS", "0"),
             ("DPOP_IAT_WINDOW_SECS", "301"),
+            ("DPOP_IAT_AHEAD_SECS", "-1"),
+            ("DPOP_IAT_AHEAD_SECS", "61"),
+            ("DPOP_IAT_AHEAD_SECS", "5s"),
             ("DPOP_REPLAY_CACHE_SIZE", "0"),
             ("PUBLIC_BASE_URL", "api.example.com"),
             ("PUBLIC_BASE_URL", "ftp://api.example.com/"),
@@ -630,12 +648,34 @@ mod tests {
             set.public_base_url.map(String::from).as_deref(),
             Some("https://api.example.com/v1/")
         );
+        assert_eq!(defaults.iat_ahead, Duration::from_secs(5));
+        let ahead = base(&[("DPOP_IAT_WINDOW_SECS", "30"), ("DPOP_IAT_AHEAD_SECS", "30")]);
+        assert_eq!(ahead.iat_ahead, Duration::from_secs(30));
+        assert_eq!(base(&[("DPOP_IAT_AHEAD_SECS", "0")]).iat_ahead, Duration::ZERO);
+        // Unset, it follows a window shorter than its default.
+        let short = base(&[("DPOP_IAT_WINDOW_SECS", "2")]);
+        assert_eq!(short.iat_ahead, Duration::from_secs(2));
         let secret = "s".repeat(32);
         let with_nonces = base(&[("DPOP_NONCE_SECRET", &secret)]);
         assert_eq!(with_nonces.nonce_secret, Some(NonceSecret(secret)));
         assert!(
             !format!("{with_nonces:?}").contains("sss"),
             "the secret is never printed"
+        );
+    }
+
+    #[test]
+    fn dpop_bounds_are_checked_against_each_other_in_one_line() {
+        let error = |vars: &[(&str, &str)]| {
+            let mut all = vec![("AUTH0_DOMAIN", "t.auth0.com"), ("AUTH0_AUDIENCE", "a")];
+            all.extend_from_slice(vars);
+            settings(&all).unwrap_err()
+        };
+        let ahead = error(&[("DPOP_IAT_WINDOW_SECS", "10"), ("DPOP_IAT_AHEAD_SECS", "11")]);
+        assert_eq!(ahead.variable, "DPOP_IAT_AHEAD_SECS");
+        assert_eq!(
+            ahead.to_string(),
+            r#"configuration error: DPOP_IAT_AHEAD_SECS: expected a number of seconds from 0 to DPOP_IAT_WINDOW_SECS (10), got "11""#
         );
     }
 

@@ -83,8 +83,13 @@ impl FromStr for DpopMode {
 pub struct DpopSettings {
     /// Which schemes the API accepts.
     pub mode: DpopMode,
-    /// How far a proof's `iat` may lie from now, either side.
+    /// How long ago a proof's `iat` may lie; also how long a proof is
+    /// remembered after its `iat`, and the step of server nonces.
     pub iat_window: Duration,
+    /// How far ahead of now a proof's `iat` may lie (at most `iat_window`):
+    /// a proof is remembered until `iat` + `iat_window`, so for at most
+    /// `iat_window` + this.
+    pub iat_ahead: Duration,
     /// Most proofs remembered at once, to refuse their replays.
     pub replay_cache_size: usize,
     /// The URL the API is reached at from outside (behind a proxy): a
@@ -113,6 +118,7 @@ impl Default for DpopSettings {
         Self {
             mode: DpopMode::Allowed,
             iat_window: Duration::from_secs(60),
+            iat_ahead: Duration::from_secs(5),
             replay_cache_size: 1_000_000,
             public_base_url: None,
             nonce_secret: None,
@@ -124,6 +130,8 @@ impl Default for DpopSettings {
 pub(crate) struct DpopVerifier {
     mode: DpopMode,
     window: u64,
+    /// How far ahead of now an `iat` may lie.
+    ahead: u64,
     /// `PUBLIC_BASE_URL`, normalized, without a trailing slash.
     base_url: Option<String>,
     nonces: Option<Nonces>,
@@ -148,9 +156,11 @@ impl DpopVerifier {
     /// A verifier as `settings` say.
     pub(crate) fn new(settings: &DpopSettings) -> Self {
         let window = settings.iat_window.as_secs();
+        let ahead = settings.iat_ahead.as_secs();
         Self {
             mode: settings.mode,
             window,
+            ahead,
             base_url: settings
                 .public_base_url
                 .as_ref()
@@ -160,7 +170,7 @@ impl DpopVerifier {
                 .nonce_secret
                 .as_ref()
                 .map(|secret| Nonces::new(&secret.0, window)),
-            replays: ReplayCache::new(settings.replay_cache_size, window),
+            replays: ReplayCache::new(settings.replay_cache_size, window + ahead),
         }
     }
 
@@ -239,6 +249,7 @@ impl DpopVerifier {
             target,
             now,
             self.window,
+            self.ahead,
             self.nonces.as_ref(),
         )?;
         if checked.thumbprint != jkt {
@@ -548,18 +559,21 @@ struct Checked<'a> {
     signing_input: &'a [u8],
     signature: Vec<u8>,
     jti: String,
-    /// The last second at which its `iat` is still acceptable.
+    /// The last second at which its `iat` is still acceptable: at most
+    /// `window` + `ahead` after now.
     expires: u64,
 }
 
 /// Reads `proof` and checks everything but its signature and its `jti`
-/// (and its `nonce`, when `nonces` are issued).
+/// (and its `nonce`, when `nonces` are issued); its `iat` must lie from
+/// `window` seconds before `now` to `ahead` seconds after.
 fn check<'a>(
     proof: &'a str,
     access_token: &str,
     target: &Target<'_>,
     now: u64,
     window: u64,
+    ahead: u64,
     nonces: Option<&Nonces>,
 ) -> Result<Checked<'a>, AuthError> {
     let mut segments = proof.split('.');
@@ -619,7 +633,7 @@ fn check<'a>(
     if iat < now.saturating_sub(window) as f64 {
         return Err(bad_proof("DPoP proof too old (iat)"));
     }
-    if iat > now.saturating_add(window) as f64 {
+    if iat > now.saturating_add(ahead) as f64 {
         return Err(bad_proof("DPoP proof issued in the future (iat)"));
     }
     let ath = claims.ath.ok_or_else(|| bad_proof("DPoP proof has no ath"))?;
@@ -643,7 +657,7 @@ fn check<'a>(
         signing_input,
         signature,
         jti,
-        // In range: `iat` was checked to lie within the window of `now`.
+        // In range: `iat` was checked to lie at most `ahead` after `now`.
         expires: (iat as u64).saturating_add(window),
     })
 }
@@ -736,9 +750,10 @@ struct Shard {
 const SHARDS: usize = 16;
 
 impl ReplayCache {
-    fn new(capacity: usize, window: u64) -> Self {
-        // A proof accepted at `now` expires at most 2 * window later.
-        let slots = usize::try_from(2 * window + 2).unwrap_or(usize::MAX);
+    /// A cache of `capacity` proofs, none kept longer than `longest`
+    /// seconds after it is accepted.
+    fn new(capacity: usize, longest: u64) -> Self {
+        let slots = usize::try_from(longest + 2).unwrap_or(usize::MAX);
         let now = unix_now();
         let shards = (0..SHARDS)
             .map(|_| {
@@ -870,7 +885,7 @@ mod tests {
 
     #[test]
     fn the_rfc_9449_example_proof_verifies() {
-        let checked = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, None).unwrap();
+        let checked = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, 60, None).unwrap();
         assert_eq!(checked.thumbprint, RFC_JKT);
         assert_eq!(checked.jti, "e1j3V_bKic8-LAEB");
         assert_eq!(checked.expires, RFC_IAT + 60);
@@ -880,7 +895,7 @@ mod tests {
             .unwrap();
         // And each claim is held to it.
         let refused = |token: &str, target: &Target<'_>, now: u64| {
-            check(RFC_PROOF, token, target, now, 60, None)
+            check(RFC_PROOF, token, target, now, 60, 60, None)
                 .err()
                 .unwrap()
                 .to_string()
@@ -901,6 +916,21 @@ mod tests {
     }
 
     #[test]
+    fn an_iat_may_lie_ahead_only_as_far_as_allowed() {
+        // The proof's iat seen from 5 seconds before it: admitted with 5
+        // seconds ahead allowed, remembered until iat + window all the same.
+        let checked = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT - 5, 60, 5, None).unwrap();
+        assert_eq!(checked.expires, RFC_IAT + 60);
+        for (now, ahead) in [(RFC_IAT - 6, 5), (RFC_IAT - 1, 0)] {
+            let refused = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), now, 60, ahead, None);
+            let why = refused.err().unwrap().to_string();
+            assert!(why.contains("issued in the future (iat)"), "{now} {ahead}: {why}");
+        }
+        // The window behind is not the bound ahead.
+        assert!(check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT + 60, 60, 0, None).is_ok());
+    }
+
+    #[test]
     fn a_tampered_rfc_proof_fails_its_signature() {
         // The same header and signature over claims naming another jti.
         let (_, rest) = RFC_PROOF.split_once('.').unwrap();
@@ -911,7 +941,7 @@ mod tests {
             RFC_PROOF.split('.').next().unwrap(),
             URL_SAFE_NO_PAD.encode(claims.replace("e1j3V_bKic8-LAEB", "e1j3V_bKic8-LAEC"))
         );
-        let checked = check(&forged, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, None).unwrap();
+        let checked = check(&forged, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, 60, None).unwrap();
         assert!(
             checked
                 .key
@@ -946,7 +976,15 @@ mod tests {
     #[test]
     fn a_proof_without_the_servers_nonce_is_answered_with_one() {
         let nonces = Nonces::new("a secret of at least thirty-two bytes", 60);
-        let refused = check(RFC_PROOF, RFC_TOKEN, &rfc_target(), RFC_IAT, 60, Some(&nonces));
+        let refused = check(
+            RFC_PROOF,
+            RFC_TOKEN,
+            &rfc_target(),
+            RFC_IAT,
+            60,
+            60,
+            Some(&nonces),
+        );
         match refused.err() {
             Some(AuthError::UseDpopNonce(nonce)) => assert!(nonces.accepts(&nonce, RFC_IAT)),
             other => panic!("{other:?}"),

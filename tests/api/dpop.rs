@@ -536,11 +536,23 @@ async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
             &with(claims("GET", &target, &token), json!({"iat": iat})).to_string(),
         )
     };
-    for iat in [now() - 50, now() + 50] {
+    // By default: up to 60 s behind, up to 5 s ahead (the server's clock is
+    // never behind the one the proof was made with).
+    for iat in [now() - 50, now() + 5] {
         assert_eq!(
             dpop(&app, "/api/private", &token, &at(iat)).await.status,
             200,
             "{iat}"
+        );
+    }
+    for iat in [now() + 30, now() + 50] {
+        let reply = dpop(&app, "/api/private", &token, &at(iat)).await;
+        assert_refused(
+            &reply,
+            401,
+            "invalid_dpop_proof",
+            "DPoP",
+            "issued in the future (iat)",
         );
     }
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
@@ -564,6 +576,16 @@ async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
             (401, &json!("invalid_dpop_proof"))
         );
     }
+    // As far ahead as behind, when asked for.
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let lenient = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_IAT_AHEAD_SECS", "60")]).await;
+    let token = bound_token(&lenient, "auth0|clock", &key, json!({}));
+    let target = url(&lenient, "/api/private");
+    let proof = key.sign_proof(
+        &key.header(),
+        &with(claims("GET", &target, &token), json!({"iat": now() + 50})).to_string(),
+    );
+    assert_eq!(dpop(&lenient, "/api/private", &token, &proof).await.status, 200);
 }
 
 #[actix_web::test]
