@@ -78,8 +78,10 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("DATABASE_TIMEOUT_SECS", "how long a database operation may wait before a 503", "5"),
     ("TOKEN_CACHE_SIZE", "most verified tokens kept in memory (0: off)", "10000"),
     ("DPOP_MODE", "which schemes are accepted: allowed (Bearer and DPoP), required (DPoP only) or disabled (Bearer only)", "allowed"),
-    ("DPOP_IAT_WINDOW_SECS", "how far a DPoP proof's iat may lie from now, either side (at most 300)", "60"),
+    ("DPOP_IAT_WINDOW_SECS", "how long ago a DPoP proof's iat may lie (at most 300); a proof is remembered until iat plus this", "60"),
+    ("DPOP_IAT_AHEAD_SECS", "how far ahead of now a DPoP proof's iat may lie (0 to DPOP_IAT_WINDOW_SECS)", "5"),
     ("DPOP_REPLAY_CACHE_SIZE", "most DPoP proofs remembered to refuse their replay (when full: 503)", "1000000"),
+    ("DPOP_REPLAY_PER_KEY", "most of those proofs one DPoP key may have (beyond: 429 for that key); 1 to DPOP_REPLAY_CACHE_SIZE", "10000, at most DPOP_REPLAY_CACHE_SIZE"),
     ("PUBLIC_BASE_URL", "the URL clients reach the API at (behind a proxy): DPoP proofs name it, links use it", "from each request's Host"),
     ("DPOP_NONCE_SECRET", "with a secret (32+ bytes, the same on every instance), DPoP proofs must carry a nonce the API issued", "no nonces"),
     ("LAST_SEEN_INTERVAL_SECS", "a known user's last_seen_at is written at most this often", "300"),
@@ -284,14 +286,44 @@ fn dpop_settings<F: Fn(&str) -> Option<String>>(
     public_base_url: Option<Url>,
 ) -> Result<DpopSettings, ConfigError> {
     let defaults = DpopSettings::default();
+    let iat_window = vars.get("DPOP_IAT_WINDOW_SECS", defaults.iat_window, |raw| {
+        number_in(raw, 1..=MAX_LEEWAY.as_secs(), "a number of seconds").map(Duration::from_secs)
+    })?;
+    let replay_cache_size = vars.get("DPOP_REPLAY_CACHE_SIZE", defaults.replay_cache_size, |raw| {
+        number_in(raw, 1..=100_000_000, "a number of proofs")
+    })?;
     Ok(DpopSettings {
         mode: vars.get("DPOP_MODE", defaults.mode, str::parse)?,
-        iat_window: vars.get("DPOP_IAT_WINDOW_SECS", defaults.iat_window, |raw| {
-            number_in(raw, 1..=MAX_LEEWAY.as_secs(), "a number of seconds").map(Duration::from_secs)
+        iat_window,
+        // More ahead than behind would let a proof outlive its window.
+        iat_ahead: vars.get("DPOP_IAT_AHEAD_SECS", defaults.iat_ahead.min(iat_window), |raw| {
+            let most = iat_window.as_secs();
+            raw.parse()
+                .ok()
+                .filter(|ahead| *ahead <= most)
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    format!(
+                        "expected a number of seconds from 0 to DPOP_IAT_WINDOW_SECS ({most}), got {raw:?}"
+                    )
+                })
         })?,
-        replay_cache_size: vars.get("DPOP_REPLAY_CACHE_SIZE", defaults.replay_cache_size, |raw| {
-            number_in(raw, 1..=100_000_000, "a number of proofs")
-        })?,
+        replay_cache_size,
+        // Unset, it follows a cache smaller than its default.
+        replay_per_key: vars.get(
+            "DPOP_REPLAY_PER_KEY",
+            defaults.replay_per_key.min(replay_cache_size),
+            |raw| {
+                raw.parse()
+                    .ok()
+                    .filter(|share| (1..=replay_cache_size).contains(share))
+                    .ok_or_else(|| {
+                        format!(
+                            "expected a number of proofs from 1 to DPOP_REPLAY_CACHE_SIZE ({replay_cache_size}), got {raw:?}"
+                        )
+                    })
+            },
+        )?,
         public_base_url,
         nonce_secret: vars.get("DPOP_NONCE_SECRET", None, |raw| {
             if raw.len() < 32 {
@@ -608,7 +640,14 @@ mod tests {
             ("DPOP_MODE", "Required"),
             ("DPOP_IAT_WINDOW_SECS", "0"),
             ("DPOP_IAT_WINDOW_SECS", "301"),
+            ("DPOP_IAT_AHEAD_SECS", "-1"),
+            ("DPOP_IAT_AHEAD_SECS", "61"),
+            ("DPOP_IAT_AHEAD_SECS", "5s"),
             ("DPOP_REPLAY_CACHE_SIZE", "0"),
+            ("DPOP_REPLAY_PER_KEY", "0"),
+            ("DPOP_REPLAY_PER_KEY", "1000001"),
+            ("DPOP_REPLAY_PER_KEY", "-1"),
+            ("DPOP_REPLAY_PER_KEY", "ten"),
             ("PUBLIC_BASE_URL", "api.example.com"),
             ("PUBLIC_BASE_URL", "ftp://api.example.com/"),
             ("PUBLIC_BASE_URL", "https://user:pass@api.example.com/"),
@@ -697,12 +736,47 @@ mod tests {
             set.public_base_url.map(String::from).as_deref(),
             Some("https://api.example.com/v1/")
         );
+        assert_eq!(defaults.iat_ahead, Duration::from_secs(5));
+        let ahead = base(&[("DPOP_IAT_WINDOW_SECS", "30"), ("DPOP_IAT_AHEAD_SECS", "30")]);
+        assert_eq!(ahead.iat_ahead, Duration::from_secs(30));
+        assert_eq!(base(&[("DPOP_IAT_AHEAD_SECS", "0")]).iat_ahead, Duration::ZERO);
+        // Unset, it follows a window shorter than its default.
+        let short = base(&[("DPOP_IAT_WINDOW_SECS", "2")]);
+        assert_eq!(short.iat_ahead, Duration::from_secs(2));
+        assert_eq!(defaults.replay_per_key, 10_000);
+        let shared = base(&[("DPOP_REPLAY_CACHE_SIZE", "50"), ("DPOP_REPLAY_PER_KEY", "50")]);
+        assert_eq!((shared.replay_cache_size, shared.replay_per_key), (50, 50));
+        assert_eq!(base(&[("DPOP_REPLAY_PER_KEY", "1")]).replay_per_key, 1);
+        // Unset, it follows a cache smaller than its default.
+        let small = base(&[("DPOP_REPLAY_CACHE_SIZE", "500")]);
+        assert_eq!(small.replay_per_key, 500);
         let secret = "s".repeat(32);
         let with_nonces = base(&[("DPOP_NONCE_SECRET", &secret)]);
         assert_eq!(with_nonces.nonce_secret, Some(NonceSecret(secret)));
         assert!(
             !format!("{with_nonces:?}").contains("sss"),
             "the secret is never printed"
+        );
+    }
+
+    #[test]
+    fn dpop_bounds_are_checked_against_each_other_in_one_line() {
+        let error = |vars: &[(&str, &str)]| {
+            let mut all = vec![("AUTH0_DOMAIN", "t.auth0.com"), ("AUTH0_AUDIENCE", "a")];
+            all.extend_from_slice(vars);
+            settings(&all).unwrap_err()
+        };
+        let ahead = error(&[("DPOP_IAT_WINDOW_SECS", "10"), ("DPOP_IAT_AHEAD_SECS", "11")]);
+        assert_eq!(ahead.variable, "DPOP_IAT_AHEAD_SECS");
+        assert_eq!(
+            ahead.to_string(),
+            r#"configuration error: DPOP_IAT_AHEAD_SECS: expected a number of seconds from 0 to DPOP_IAT_WINDOW_SECS (10), got "11""#
+        );
+        let share = error(&[("DPOP_REPLAY_CACHE_SIZE", "100"), ("DPOP_REPLAY_PER_KEY", "101")]);
+        assert_eq!(share.variable, "DPOP_REPLAY_PER_KEY");
+        assert_eq!(
+            share.to_string(),
+            r#"configuration error: DPOP_REPLAY_PER_KEY: expected a number of proofs from 1 to DPOP_REPLAY_CACHE_SIZE (100), got "101""#
         );
     }
 

@@ -45,6 +45,8 @@ pub(crate) enum Outcome {
     use_dpop_nonce,
     /// A valid token without what the route needs.
     insufficient_scope,
+    /// A DPoP key over its share of the replay cache (429).
+    too_many_requests,
     /// Keys or the users table unavailable (503), or a misconfigured route.
     unavailable,
 }
@@ -135,13 +137,14 @@ pub(crate) struct Metrics {
     connections_timed_out: Family<DeadlineLabels, Counter>,
     /// The counters of the hot path, resolved once: an increment is then
     /// one atomic add, with no label lookup.
-    decisions: [Counter; 8],
+    decisions: [Counter; 9],
     cache_hits: Counter,
     cache_misses: Counter,
 }
 
-/// Every outcome, in the order of `Metrics::decisions`.
-const OUTCOMES: [Outcome; 8] = [
+/// Every outcome, in the order of `Metrics::decisions` (and of [`Outcome`],
+/// whose value indexes it).
+const OUTCOMES: [Outcome; 9] = [
     Outcome::accepted,
     Outcome::unauthorized,
     Outcome::invalid_request,
@@ -149,6 +152,7 @@ const OUTCOMES: [Outcome; 8] = [
     Outcome::invalid_dpop_proof,
     Outcome::use_dpop_nonce,
     Outcome::insufficient_scope,
+    Outcome::too_many_requests,
     Outcome::unavailable,
 ];
 
@@ -334,5 +338,25 @@ impl Metrics {
     /// How long a request waited for its users row.
     pub(crate) fn db_wait(&self, took: Duration) {
         self.db_wait.observe(took.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_outcome_is_counted_under_its_own_label() {
+        let metrics = Metrics::new();
+        for (n, outcome) in OUTCOMES.into_iter().enumerate() {
+            for _ in 0..=n {
+                metrics.auth_decision(outcome);
+            }
+        }
+        let text = metrics.encode();
+        for (n, outcome) in OUTCOMES.into_iter().enumerate() {
+            let series = format!("auth_decisions_total{{outcome=\"{outcome:?}\"}} {}\n", n + 1);
+            assert!(text.contains(&series), "{series} in:\n{text}");
+        }
     }
 }

@@ -68,6 +68,13 @@ pub enum AuthError {
     /// remembered: accepting it unremembered would let its replay through.
     #[error("too many DPoP proofs to remember")]
     TooManyProofs,
+    /// A DPoP proof whose key has its share of the replay cache already
+    /// (`DPOP_REPLAY_PER_KEY`): that key waits, the others keep their room.
+    #[error("DPoP key over its share of the replay cache")]
+    KeyOverReplayShare {
+        /// When every proof of that key now remembered has been forgotten.
+        retry_after: Duration,
+    },
     /// A guarded route in an app that registered no token validator or
     /// users store: a programming error, answered 500 and logged.
     #[error("authentication is not configured: {0}")]
@@ -79,14 +86,16 @@ pub enum AuthError {
 #[schema(as = Error)]
 pub(crate) struct ErrorBody<'a> {
     /// The challenge's error code; `unauthorized` when no credentials were
-    /// sent, `temporarily_unavailable` for a 503.
+    /// sent, `too_many_requests` for a 429, `temporarily_unavailable` for a
+    /// 503.
     #[schema(examples("invalid_token"))]
     error: &'a str,
     /// What failed, in words (never the token).
     #[schema(examples("token expired"))]
     error_description: &'a str,
     /// The quickstarts' wording: "Requires authentication", "Bad
-    /// credentials", "Permission denied", "Service unavailable".
+    /// credentials", "Permission denied", "Service unavailable"; and "Too
+    /// Many Requests".
     #[schema(examples("Bad credentials"))]
     message: &'a str,
 }
@@ -114,6 +123,7 @@ impl AuthError {
             AuthError::InvalidDpopProof(_) => Outcome::invalid_dpop_proof,
             AuthError::UseDpopNonce(_) => Outcome::use_dpop_nonce,
             AuthError::InsufficientScope { .. } => Outcome::insufficient_scope,
+            AuthError::KeyOverReplayShare { .. } => Outcome::too_many_requests,
             AuthError::KeysUnavailable { .. }
             | AuthError::DatabaseUnavailable
             | AuthError::TooManyProofs
@@ -133,6 +143,7 @@ impl AuthError {
             AuthError::KeysUnavailable { .. }
             | AuthError::DatabaseUnavailable
             | AuthError::TooManyProofs
+            | AuthError::KeyOverReplayShare { .. }
             | AuthError::Misconfigured(_) => None,
         }
     }
@@ -153,6 +164,10 @@ impl AuthError {
             AuthError::KeysUnavailable { .. } => "signing keys cannot be fetched; try again shortly".into(),
             AuthError::DatabaseUnavailable => "the user store is unavailable; try again shortly".into(),
             AuthError::TooManyProofs => "too many DPoP proofs to check right now; try again shortly".into(),
+            AuthError::KeyOverReplayShare { .. } => {
+                "this DPoP key has as many proofs in their window as one key may; try again after Retry-After seconds"
+                    .into()
+            }
             AuthError::Misconfigured(_) => "authentication is not configured for this route".into(),
         }
     }
@@ -168,6 +183,7 @@ impl AuthError {
             AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
                 "Service unavailable"
             }
+            AuthError::KeyOverReplayShare { .. } => "Too Many Requests",
             AuthError::Misconfigured(_) => "Internal Server Error",
         }
     }
@@ -219,6 +235,7 @@ impl AuthError {
                 AuthError::KeysUnavailable { .. }
                 | AuthError::DatabaseUnavailable
                 | AuthError::TooManyProofs => "temporarily_unavailable",
+                AuthError::KeyOverReplayShare { .. } => "too_many_requests",
                 AuthError::Misconfigured(_) => "server_error",
                 other => other.code().unwrap_or_default(),
             },
@@ -228,7 +245,7 @@ impl AuthError {
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self {
-            AuthError::KeysUnavailable { retry_after } => {
+            AuthError::KeysUnavailable { retry_after } | AuthError::KeyOverReplayShare { retry_after } => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().max(1).to_string()));
             }
             AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
@@ -373,6 +390,7 @@ impl ResponseError for AuthError {
             | AuthError::InvalidDpopProof(_)
             | AuthError::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
             AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            AuthError::KeyOverReplayShare { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -441,6 +459,22 @@ mod tests {
             token.challenge(&bearer_only),
             r#"Bearer realm="api", error="invalid_token", error_description="expired""#
         );
+    }
+
+    #[test]
+    fn a_key_over_its_share_is_told_when_to_retry_and_counted_apart() {
+        let error = AuthError::KeyOverReplayShare {
+            retry_after: Duration::from_secs(66),
+        };
+        let dpop = Challenges::new(true, Some("ES256"), Some(Scheme::Dpop));
+        let response = error.response(&dpop);
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = response.headers();
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "66");
+        assert_eq!(headers.get(header::CACHE_CONTROL).unwrap(), "no-store");
+        assert!(headers.get(header::WWW_AUTHENTICATE).is_none());
+        assert_eq!(error.outcome(), Outcome::too_many_requests);
+        assert_ne!(AuthError::TooManyProofs.outcome(), Outcome::too_many_requests);
     }
 
     #[test]

@@ -536,11 +536,23 @@ async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
             &with(claims("GET", &target, &token), json!({"iat": iat})).to_string(),
         )
     };
-    for iat in [now() - 50, now() + 50] {
+    // By default: up to 60 s behind, up to 5 s ahead (the server's clock is
+    // never behind the one the proof was made with).
+    for iat in [now() - 50, now() + 5] {
         assert_eq!(
             dpop(&app, "/api/private", &token, &at(iat)).await.status,
             200,
             "{iat}"
+        );
+    }
+    for iat in [now() + 30, now() + 50] {
+        let reply = dpop(&app, "/api/private", &token, &at(iat)).await;
+        assert_refused(
+            &reply,
+            401,
+            "invalid_dpop_proof",
+            "DPoP",
+            "issued in the future (iat)",
         );
     }
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
@@ -564,6 +576,16 @@ async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
             (401, &json!("invalid_dpop_proof"))
         );
     }
+    // As far ahead as behind, when asked for.
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let lenient = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_IAT_AHEAD_SECS", "60")]).await;
+    let token = bound_token(&lenient, "auth0|clock", &key, json!({}));
+    let target = url(&lenient, "/api/private");
+    let proof = key.sign_proof(
+        &key.header(),
+        &with(claims("GET", &target, &token), json!({"iat": now() + 50})).to_string(),
+    );
+    assert_eq!(dpop(&lenient, "/api/private", &token, &proof).await.status, 200);
 }
 
 #[actix_web::test]
@@ -709,23 +731,83 @@ async fn behind_a_proxy_proofs_name_the_public_base_url() {
     assert_refused(&reply, 401, "invalid_dpop_proof", "DPoP", "htu");
 }
 
+/// A key's proofs, with its token, as one client sends them.
+struct Client {
+    key: ClientKey,
+    token: String,
+}
+
+impl Client {
+    fn new(app: &TestApp, sub: &str) -> Self {
+        let key = ClientKey::es256();
+        let token = bound_token(app, sub, &key, json!({}));
+        Self { key, token }
+    }
+
+    /// A request with a new proof.
+    async fn get(&self, app: &TestApp) -> Reply {
+        dpop_get(app, "/api/private", &self.token, &self.key).await
+    }
+}
+
+#[actix_web::test]
+async fn a_key_over_its_share_gets_429_while_other_keys_are_admitted() {
+    // Room for five proofs, four of them one key's.
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let env = [("DPOP_REPLAY_CACHE_SIZE", "5"), ("DPOP_REPLAY_PER_KEY", "4")];
+    let app = spawn_app_with(Backend::Sqlite, issuer, &env).await;
+    let greedy = Client::new(&app, "auth0|greedy");
+    // Distinct valid proofs, as many as it likes: its share, then 429.
+    let mut admitted = 0;
+    let refused = loop {
+        let reply = greedy.get(&app).await;
+        if reply.status != 200 || admitted == 40 {
+            break reply;
+        }
+        admitted += 1;
+    };
+    assert_eq!(refused.status, 429, "after {admitted} admitted: {refused:?}");
+    assert_eq!(admitted, 4, "exactly its share");
+    // Its proofs are remembered for at most 60 s + 5 s, counted in whole seconds.
+    assert_eq!(refused.header("retry-after"), "66");
+    assert_eq!(refused.header("cache-control"), "no-store");
+    assert_eq!(refused.header("www-authenticate"), "", "the credentials are good");
+    assert_eq!(refused.json["error"], "too_many_requests");
+    assert_eq!(refused.json["message"], "Too Many Requests");
+    let description = refused.json["error_description"].as_str().unwrap();
+    assert!(description.contains("DPoP key"), "{description}");
+    assert!(!description.contains(&greedy.key.thumbprint()), "{description}");
+    // A refused proof takes no place: still over its share, and not a replay.
+    assert_eq!(greedy.get(&app).await.status, 429);
+    // Another key is admitted (on the code before, the full cache answered 503)...
+    let modest = Client::new(&app, "auth0|modest");
+    let reply = modest.get(&app).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // ...until the whole cache is full: then every key gets 503, as before.
+    let late = Client::new(&app, "auth0|late");
+    let reply = late.get(&app).await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.header("retry-after"), "1");
+    assert_eq!(reply.json["error"], "temporarily_unavailable");
+    assert_eq!(greedy.get(&app).await.status, 429, "over its share first");
+}
+
 #[actix_web::test]
 async fn a_full_replay_cache_answers_503_rather_than_forget_a_proof() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_REPLAY_CACHE_SIZE", "1")]).await;
-    let key = ClientKey::es256();
-    let token = bound_token(&app, "auth0|many", &key, json!({}));
-    let mut statuses = Vec::new();
-    for _ in 0..40 {
-        let reply = dpop_get(&app, "/api/private", &token, &key).await;
-        if reply.status == 503 {
-            assert_eq!(reply.header("retry-after"), "1");
-            assert_eq!(reply.json["error"], "temporarily_unavailable");
-        }
-        statuses.push(reply.status);
+    let env = [("DPOP_REPLAY_CACHE_SIZE", "3"), ("DPOP_REPLAY_PER_KEY", "1")];
+    let app = spawn_app_with(Backend::Sqlite, issuer, &env).await;
+    for n in 0..3 {
+        let client = Client::new(&app, &format!("auth0|many-{n}"));
+        assert_eq!(client.get(&app).await.status, 200, "{n}");
     }
-    assert!(statuses.contains(&503), "{statuses:?}");
-    assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "{statuses:?}");
+    for n in 3..6 {
+        let client = Client::new(&app, &format!("auth0|many-{n}"));
+        let reply = client.get(&app).await;
+        assert_eq!(reply.status, 503, "{n}: {reply:?}");
+        assert_eq!(reply.header("retry-after"), "1");
+        assert_eq!(reply.json["error"], "temporarily_unavailable");
+    }
 }
 
 #[actix_web::test]

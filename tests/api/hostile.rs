@@ -1145,6 +1145,13 @@ fn dpop_attacks(app: &TestApp) -> Vec<Case> {
             "iat 2 min ahead",
             proof(with(good(), json!({"iat": now() + 120}))),
         ),
+        Case {
+            description: Some("DPoP proof issued in the future (iat)"),
+            ..bad_proof(
+                "iat 30 s ahead (within the window behind, beyond DPOP_IAT_AHEAD_SECS)",
+                proof(with(good(), json!({"iat": now() + 30}))),
+            )
+        },
         bad_proof(
             "iat a string",
             proof(with(good(), json!({"iat": now().to_string()}))),
