@@ -34,19 +34,20 @@ fn load_env_file(path: Option<&Path>) -> Result<Option<PathBuf>, String> {
     }
 }
 
-/// Has glibc give every allocation of 64 KiB or more its own mapping,
-/// returned to the system when freed. Without it glibc raises that threshold
-/// after the first such free, and the read buffers of many large request
-/// heads (up to 128 KiB a connection, slow clients' included) stay in the
-/// heap after their connections close: the process keeps its high-water
-/// mark for good. Requests of usual size use smaller buffers and never pay
-/// the system call.
+/// Has glibc give every allocation of 128 KiB or more its own mapping,
+/// returned to the system when freed. That is glibc's default threshold,
+/// but glibc raises it after the first such free, and then the read buffers
+/// of many large request heads (up to 128 KiB a connection, slow clients'
+/// included) stay in the heap after their connections close: the process
+/// keeps its high-water mark for good. Fixed here, it stays where it is;
+/// smaller allocations (SQLite's page cache, usual requests' buffers) never
+/// pay the system call.
 fn return_large_buffers_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets a parameter of the allocator, before any
     // thread but this one exists.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
