@@ -8,7 +8,7 @@ use actix_auth0_api::auth::{
 use actix_web::{HttpResponse, web};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestIssuer, now, shared_key, spawn_app_with_routes};
+use crate::helpers::{Backend, TestApp, TestIssuer, now, shared_key};
 
 const ROLES: &str = "https://example.com/roles";
 
@@ -41,7 +41,11 @@ fn test_routes(cfg: &mut web::ServiceConfig) {
 
 async fn app() -> TestApp {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    spawn_app_with_routes(Backend::Sqlite, issuer, &[], test_routes).await
+    TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .routes(test_routes)
+        .spawn()
+        .await
 }
 
 #[actix_web::test]

@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use crate::helpers::{Backend, binary, binary_in, free_port, spawn_app, start_dev};
+use crate::helpers::{Backend, TestApp, binary, binary_in, free_port, start_dev};
 
 #[test]
 fn missing_or_malformed_settings_stop_the_server_with_one_line() {
@@ -386,7 +386,7 @@ async fn dev_refuses_a_host_that_is_not_loopback() {
 #[actix_web::test]
 async fn serve_refuses_a_development_token() {
     let token = binary().args(&["token", "--sub", "dev|user"]).stdout();
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let reply = app.get_as("/api/private", token.trim()).await;
     assert_eq!(reply.status, 401, "{reply:?}");
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Reply, eventually, free_port, read, spawn_app, spawn_app_with, start_dev};
+use crate::helpers::{Backend, Reply, TestApp, eventually, free_port, read, start_dev};
 
 /// Every route the README lists.
 const ROUTES: &[&str] = &[
@@ -45,7 +45,7 @@ fn documented_security(operation: &Value) -> Option<Vec<Vec<String>>> {
 
 #[actix_web::test]
 async fn the_openapi_document_describes_every_route_as_it_behaves() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let document = app.get_with("/openapi.json", &[]).await;
     assert_eq!(document.status, 200);
     assert_eq!(document.header("content-security-policy"), STRICT_CSP);
@@ -149,7 +149,7 @@ async fn the_openapi_document_describes_every_route_as_it_behaves() {
 
 #[actix_web::test]
 async fn a_client_finds_the_issuer_from_a_401_alone() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let metadata_url = format!("{}/.well-known/oauth-protected-resource", app.address);
     let expired = app.token("auth0|late", json!({ "exp": crate::helpers::now() - 3600 }));
     let refusals = [
@@ -196,12 +196,11 @@ async fn get_with_host(address: &str, path: &str, host: &str) -> Reply {
 
 #[actix_web::test]
 async fn published_links_follow_public_base_url_or_a_plain_host() {
-    let configured = spawn_app_with(
-        Backend::Sqlite,
-        crate::helpers::TestIssuer::start(&[&crate::helpers::shared_key("main")]).await,
-        &[("PUBLIC_BASE_URL", "https://api.example.com/hello/")],
-    )
-    .await;
+    let configured = TestApp::builder(Backend::Sqlite)
+        .issuer(crate::helpers::TestIssuer::start(&[&crate::helpers::shared_key("main")]).await)
+        .env(&[("PUBLIC_BASE_URL", "https://api.example.com/hello/")])
+        .spawn()
+        .await;
     for host in ["api.internal:8080", "evil.example"] {
         let refusal = get_with_host(&configured.address, "/api/private", host).await;
         assert!(
@@ -218,7 +217,7 @@ async fn published_links_follow_public_base_url_or_a_plain_host() {
         );
     }
 
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let from_host = get_with_host(&app.address, "/api/private", "api.example.com:8443").await;
     assert!(
         from_host.header("www-authenticate").ends_with(
@@ -241,7 +240,7 @@ async fn published_links_follow_public_base_url_or_a_plain_host() {
 
 #[actix_web::test]
 async fn the_docs_page_runs_under_its_own_csp_and_nothing_else_does() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let page = app
         .client
         .get(format!("{}/docs", app.address))
@@ -320,7 +319,7 @@ async fn the_docs_page_runs_under_its_own_csp_and_nothing_else_does() {
 
 #[actix_web::test]
 async fn a_405_says_which_methods_work() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     for path in ["/api/private", "/docs", "/openapi.json"] {
         let reply = read(
             app.client

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Reply, TestApp, TestIssuer, now, read, shared_key, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, Reply, TestApp, TestIssuer, now, read, shared_key};
 
 /// What a DPoP challenge announces.
 const ALGS: &str = "ES256 ES384 ES512 EdDSA RS256 RS384 RS512 PS256 PS384 PS512";
@@ -213,7 +213,7 @@ fn assert_refused(reply: &Reply, status: u16, code: &str, scheme: &str, says: &s
 
 #[actix_web::test]
 async fn a_bound_token_with_its_proof_is_accepted_by_every_algorithm() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let clients = [
         ClientKey::es256(),
         ClientKey::EdDsa(Ed25519KeyPair::generate().unwrap()),
@@ -239,7 +239,7 @@ async fn a_bound_token_with_its_proof_is_accepted_by_every_algorithm() {
 
 #[actix_web::test]
 async fn proofs_name_the_request_as_rfc_3986_normalizes_it() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|norm", &key, json!({}));
     let upper_host = app.address.replace("http://127.0.0.1", "HTTP://127.0.0.1");
@@ -274,7 +274,7 @@ async fn proofs_name_the_request_as_rfc_3986_normalizes_it() {
 
 #[actix_web::test]
 async fn each_refusal_says_what_failed_in_the_dpop_challenge() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let other = ClientKey::es256();
     let token = bound_token(&app, "auth0|mallory", &key, json!({}));
@@ -490,7 +490,7 @@ async fn each_refusal_says_what_failed_in_the_dpop_challenge() {
 
 #[actix_web::test]
 async fn a_proof_is_accepted_once() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|replay", &key, json!({}));
     let target = url(&app, "/api/private");
@@ -526,7 +526,7 @@ async fn a_proof_is_accepted_once() {
 
 #[actix_web::test]
 async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|clock", &key, json!({}));
     let target = url(&app, "/api/private");
@@ -556,7 +556,11 @@ async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
         );
     }
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let strict = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_IAT_WINDOW_SECS", "5")]).await;
+    let strict = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DPOP_IAT_WINDOW_SECS", "5")])
+        .spawn()
+        .await;
     let token = bound_token(&strict, "auth0|clock", &key, json!({}));
     let target = url(&strict, "/api/private");
     let at = |iat: u64| {
@@ -578,7 +582,11 @@ async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
     }
     // As far ahead as behind, when asked for.
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let lenient = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_IAT_AHEAD_SECS", "60")]).await;
+    let lenient = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DPOP_IAT_AHEAD_SECS", "60")])
+        .spawn()
+        .await;
     let token = bound_token(&lenient, "auth0|clock", &key, json!({}));
     let target = url(&lenient, "/api/private");
     let proof = key.sign_proof(
@@ -590,7 +598,7 @@ async fn the_iat_window_is_configurable_and_holds_on_both_sides() {
 
 #[actix_web::test]
 async fn the_token_cache_never_lets_a_request_skip_its_proof() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|cached", &key, json!({}));
     let target = url(&app, "/api/private");
@@ -624,7 +632,7 @@ async fn the_token_cache_never_lets_a_request_skip_its_proof() {
 
 #[actix_web::test]
 async fn a_forbidden_dpop_request_names_the_scope_in_the_dpop_challenge() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let token = bound_token(
         &app,
@@ -646,7 +654,7 @@ async fn a_forbidden_dpop_request_names_the_scope_in_the_dpop_challenge() {
 
 #[actix_web::test]
 async fn dpop_mode_allowed_accepts_both_schemes_and_challenges_with_both() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let bound = bound_token(&app, "auth0|both-1", &key, json!({}));
     let reply = dpop_get(&app, "/api/private", &bound, &key).await;
@@ -663,7 +671,11 @@ async fn dpop_mode_allowed_accepts_both_schemes_and_challenges_with_both() {
 #[actix_web::test]
 async fn dpop_mode_required_refuses_bearer_tokens() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_MODE", "required")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DPOP_MODE", "required")])
+        .spawn()
+        .await;
     let key = ClientKey::es256();
     let bound = bound_token(&app, "auth0|req-1", &key, json!({}));
     let reply = dpop_get(&app, "/api/private", &bound, &key).await;
@@ -680,7 +692,11 @@ async fn dpop_mode_required_refuses_bearer_tokens() {
 #[actix_web::test]
 async fn dpop_mode_disabled_refuses_the_dpop_scheme() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_MODE", "disabled")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DPOP_MODE", "disabled")])
+        .spawn()
+        .await;
     let key = ClientKey::es256();
     let bound = bound_token(&app, "auth0|off-1", &key, json!({}));
     let target = url(&app, "/api/private");
@@ -708,12 +724,11 @@ async fn dpop_mode_disabled_refuses_the_dpop_scheme() {
 #[actix_web::test]
 async fn behind_a_proxy_proofs_name_the_public_base_url() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        issuer,
-        &[("PUBLIC_BASE_URL", "https://API.example.com/gateway/")],
-    )
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("PUBLIC_BASE_URL", "https://API.example.com/gateway/")])
+        .spawn()
+        .await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|proxied", &key, json!({}));
     let public = "https://api.example.com/gateway/api/private";
@@ -755,7 +770,11 @@ async fn a_key_over_its_share_gets_429_while_other_keys_are_admitted() {
     // Room for five proofs, four of them one key's.
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let env = [("DPOP_REPLAY_CACHE_SIZE", "5"), ("DPOP_REPLAY_PER_KEY", "4")];
-    let app = spawn_app_with(Backend::Sqlite, issuer, &env).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&env)
+        .spawn()
+        .await;
     let greedy = Client::new(&app, "auth0|greedy");
     // Distinct valid proofs, as many as it likes: its share, then 429.
     let mut admitted = 0;
@@ -796,7 +815,11 @@ async fn a_key_over_its_share_gets_429_while_other_keys_are_admitted() {
 async fn a_full_replay_cache_answers_503_rather_than_forget_a_proof() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     let env = [("DPOP_REPLAY_CACHE_SIZE", "3"), ("DPOP_REPLAY_PER_KEY", "1")];
-    let app = spawn_app_with(Backend::Sqlite, issuer, &env).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&env)
+        .spawn()
+        .await;
     for n in 0..3 {
         let client = Client::new(&app, &format!("auth0|many-{n}"));
         assert_eq!(client.get(&app).await.status, 200, "{n}");
@@ -814,7 +837,11 @@ async fn a_full_replay_cache_answers_503_rather_than_forget_a_proof() {
 async fn with_a_nonce_secret_proofs_must_carry_a_nonce_the_api_issued() {
     let secret = "one secret shared by every instance, 32+ bytes";
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_NONCE_SECRET", secret)]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DPOP_NONCE_SECRET", secret)])
+        .spawn()
+        .await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|nonce", &key, json!({}));
     let target = url(&app, "/api/private");
@@ -848,12 +875,11 @@ async fn with_a_nonce_secret_proofs_must_carry_a_nonce_the_api_issued() {
         assert_ne!(reply.header("dpop-nonce"), "");
     }
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let stranger = spawn_app_with(
-        Backend::Sqlite,
-        issuer,
-        &[("DPOP_NONCE_SECRET", "another secret, also of 32 bytes or more")],
-    )
-    .await;
+    let stranger = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DPOP_NONCE_SECRET", "another secret, also of 32 bytes or more")])
+        .spawn()
+        .await;
     let their_token = bound_token(&stranger, "auth0|nonce", &key, json!({}));
     let their_target = url(&stranger, "/api/private");
     let proof = key.proof("GET", &their_target, &their_token);
@@ -869,7 +895,11 @@ async fn with_a_nonce_secret_proofs_must_carry_a_nonce_the_api_issued() {
     assert_refused(&reply, 401, "use_dpop_nonce", "DPoP", "nonce");
     // Another instance with the same secret accepts this one's nonce.
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let twin = spawn_app_with(Backend::Sqlite, issuer, &[("DPOP_NONCE_SECRET", secret)]).await;
+    let twin = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DPOP_NONCE_SECRET", secret)])
+        .spawn()
+        .await;
     let token = bound_token(&twin, "auth0|nonce", &key, json!({}));
     let target = url(&twin, "/api/private");
     let proof = key.sign_proof(

@@ -11,14 +11,18 @@ use serde_json::json;
 use crate::dpop::{ClientKey, claims as dpop_claims, with};
 use crate::helpers::{
     Backend, LogFile, ServeProcess, TestApp, TestDatabase, TestIssuer, eventually, now, read, shared_key,
-    sign_with, spawn_app, spawn_app_with,
+    sign_with,
 };
 
 /// An app on a fresh SQLite file with a 1 s database timeout, whose user
 /// `auth0|before` already has its row.
 async fn sqlite_app_that_knows_before() -> TestApp {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("DATABASE_TIMEOUT_SECS", "1")])
+        .spawn()
+        .await;
     let reply = app
         .get_as("/api/private", &app.token("auth0|before", json!({})))
         .await;
@@ -113,7 +117,7 @@ async fn a_read_only_sqlite_file_answers_503_then_recovers() {
 
 #[actix_web::test]
 async fn an_idle_writer_notices_a_deleted_sqlite_file() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let token = app.token("auth0|idle", json!({}));
     assert_eq!(app.get_as("/api/private", &token).await.status, 200);
     std::fs::remove_file(app.database.url()).unwrap();
@@ -333,7 +337,7 @@ fn load_size() -> (usize, usize) {
 }
 
 async fn a_mixed_load_gets_only_right_answers_and_one_row_per_sub(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).spawn().await;
     let (total, connections) = load_size();
     let known: Vec<String> = (0..20)
         .map(|i| app.token(&format!("auth0|known-{i}"), json!({})))
@@ -510,7 +514,7 @@ async fn tokens_never_appear_in_the_log() {
 /// balancer stops sending it first sights; readiness returns by itself once
 /// writes succeed again.
 async fn readiness_follows_failing_writes(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).spawn().await;
     let known = app.token("auth0|before", json!({}));
     assert_eq!(app.get_as("/api/private", &known).await.status, 200);
     let (fail, mend) = match backend {

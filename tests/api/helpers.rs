@@ -262,53 +262,115 @@ pub struct TestApp {
 /// Overrides of the test app's environment.
 pub type Env<'a> = &'a [(&'a str, &'a str)];
 
-/// Starts the app on `backend` against a fresh issuer publishing the shared
-/// key `main`.
-pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, TestIssuer::start(&[&shared_key("main")]).await, &[]).await
-}
+/// Routes a test registers beside the API's.
+type ExtraRoutes = Arc<dyn Fn(&mut actix_web::web::ServiceConfig) + Send + Sync>;
 
-/// Starts the app on `backend` against `issuer`, with extra environment
-/// `overrides`.
-pub async fn spawn_app_with(backend: Backend, issuer: TestIssuer, overrides: Env<'_>) -> TestApp {
-    spawn_app_with_routes(backend, issuer, overrides, |_| {}).await
-}
-
-/// Starts the app as [`spawn_app_with`] does, with `routes` registered
-/// beside the API's (routes a test needs, not the API's own).
-pub async fn spawn_app_with_routes(
+/// How to start a [`TestApp`]: `TestApp::builder(backend)`, then what
+/// differs from the defaults (a fresh issuer publishing the shared key
+/// `main`, a fresh database, no extra environment or routes), then
+/// [`spawn`](Self::spawn).
+pub struct TestAppBuilder {
     backend: Backend,
-    issuer: TestIssuer,
-    overrides: Env<'_>,
-    routes: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
-) -> TestApp {
-    spawn_app_on(TestDatabase::create(backend), issuer, overrides, routes).await
+    database: Option<TestDatabase>,
+    issuer: Option<TestIssuer>,
+    trusted: Option<String>,
+    env: Vec<(String, String)>,
+    routes: Option<ExtraRoutes>,
 }
 
-/// Starts the app as [`spawn_app_with_routes`] does, on `database` as it is
-/// (a database an earlier version made, say).
-pub async fn spawn_app_on(
-    database: TestDatabase,
-    issuer: TestIssuer,
-    overrides: Env<'_>,
-    routes: impl Fn(&mut actix_web::web::ServiceConfig) + Clone + Send + 'static,
-) -> TestApp {
-    let mut env: HashMap<&str, String> = issuer.env().into_iter().collect();
-    env.insert("DATABASE_URL", database.url());
-    env.insert("PORT", "0".to_owned());
-    env.extend(overrides.iter().map(|(k, v)| (*k, v.to_string())));
-    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let app = Application::build_on(settings, listener, None, routes)
-        .await
-        .expect("app starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        issuer,
-        client: reqwest::Client::new(),
-        database,
+impl TestApp {
+    /// A test app on `backend`, as the builder's methods say.
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            database: None,
+            issuer: None,
+            trusted: None,
+            env: Vec::new(),
+            routes: None,
+        }
+    }
+}
+
+impl TestAppBuilder {
+    /// Trusts `issuer` (and finds its keys at its `.well-known/jwks.json`).
+    pub fn issuer(mut self, issuer: TestIssuer) -> Self {
+        self.issuer = Some(issuer);
+        self
+    }
+
+    /// Trusts these issuers, each found by itself (`AUTH0_ISSUER` a list, no
+    /// `AUTH0_JWKS_URL`), instead of the test issuer.
+    pub fn trusting(mut self, issuers: &[&str]) -> Self {
+        self.trusted = Some(issuers.join(","));
+        self
+    }
+
+    /// Runs on `database` as it is (a database an earlier version made, say).
+    pub fn database(mut self, database: TestDatabase) -> Self {
+        self.database = Some(database);
+        self
+    }
+
+    /// Sets these environment variables, over the defaults.
+    pub fn env(mut self, overrides: Env<'_>) -> Self {
+        self.env.extend(
+            overrides
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        );
+        self
+    }
+
+    /// Registers `routes` beside the API's, behind the same middleware.
+    pub fn routes(
+        mut self,
+        routes: impl Fn(&mut actix_web::web::ServiceConfig) + Send + Sync + 'static,
+    ) -> Self {
+        self.routes = Some(Arc::new(routes));
+        self
+    }
+
+    /// Starts the app in this process, on port 0.
+    pub async fn spawn(self) -> TestApp {
+        let issuer = match self.issuer {
+            Some(issuer) => issuer,
+            None => TestIssuer::start(&[&shared_key("main")]).await,
+        };
+        let database = self
+            .database
+            .unwrap_or_else(|| TestDatabase::create(self.backend));
+        let mut env: HashMap<String, String> = issuer
+            .env()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        if let Some(trusted) = self.trusted {
+            env.insert("AUTH0_ISSUER".into(), trusted);
+            env.remove("AUTH0_JWKS_URL");
+        }
+        env.insert("DATABASE_URL".into(), database.url());
+        env.insert("PORT".into(), "0".into());
+        env.extend(self.env);
+        let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("test settings");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let routes = self.routes;
+        let more_routes = move |config: &mut actix_web::web::ServiceConfig| {
+            if let Some(routes) = &routes {
+                routes(config);
+            }
+        };
+        let app = Application::build_on(settings, listener, None, more_routes)
+            .await
+            .expect("app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            issuer,
+            client: reqwest::Client::new(),
+            database,
+        }
     }
 }
 

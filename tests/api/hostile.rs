@@ -11,7 +11,7 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use crate::dpop::{ClientKey, bound_token, claims, with};
-use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, spawn_app_with};
+use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key};
 
 /// One hostile request.
 struct Case {
@@ -1301,12 +1301,10 @@ fn check_security_md(cases: &[Case]) {
 #[actix_web::test]
 async fn hostile_requests_are_refused_with_the_right_status_and_code() {
     // Late requests are cut off after a second, not the default five.
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        TestIssuer::start(&[&shared_key("main")]).await,
-        &[("REQUEST_HEAD_TIMEOUT_SECS", "1")],
-    )
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .env(&[("REQUEST_HEAD_TIMEOUT_SECS", "1")])
+        .spawn()
+        .await;
     // The published set also holds a non-RSA key (for the "kid of a non-RSA
     // key" and oct-secret cases) and an RSA key with e=3.
     let main = shared_key("main");

@@ -2,35 +2,17 @@
 //! several tenants): each with its own keys, a token checked only against
 //! the keys of the issuer its `iss` names.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use actix_auth0_api::app::Application;
-use actix_auth0_api::config::Settings;
 use actix_auth0_api::dev::{SigningKey, jwks};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{AUDIENCE, TestDatabase, TestIssuer, eventually, read, shared_key, sign_with};
+use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, eventually, read, shared_key, sign_with};
 
 /// The app trusting `issuers` (a comma-separated `AUTH0_ISSUER`), keys found
 /// from each issuer, with `more` settings; its address.
-async fn app_trusting(issuers: &[&str], database: &TestDatabase, more: &[(&str, &str)]) -> String {
-    let mut env = HashMap::from([
-        ("AUTH0_ISSUER", issuers.join(",")),
-        ("AUTH0_AUDIENCE", AUDIENCE.to_owned()),
-        ("DATABASE_URL", database.url()),
-        ("PORT", "0".to_owned()),
-    ]);
-    env.extend(more.iter().map(|(name, value)| (*name, value.to_string())));
-    let settings = Settings::from_lookup(|name| env.get(name).cloned()).expect("settings");
-    let app = Application::build(settings).await.expect("app starts");
-    let address = format!("http://127.0.0.1:{}", app.port());
-    tokio::spawn(app.run_until_stopped());
-    address
-}
-
 async fn status(address: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new()
         .get(format!("{address}{path}"))
@@ -49,17 +31,20 @@ async fn tokens_of_each_issuer_pass_with_that_issuers_keys_only() {
     let key_b = SigningKey::from_pem("shared", shared_key("issuer-b").pem()).unwrap();
     let a = TestIssuer::start(&[&key_a]).await;
     let b = TestIssuer::start(&[&key_b]).await;
-    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&a.issuer, &b.issuer], &database, &[]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .trusting(&[&a.issuer, &b.issuer])
+        .spawn()
+        .await;
+    let (address, database) = (&app.address, &app.database);
 
     let from_a = sign_with(&key_a, a.claims("auth0|a"), json!({}));
     let from_b = sign_with(&key_b, b.claims("auth0|b"), json!({}));
-    assert_eq!(status(&address, "/api/private", &from_a).await.0, 200);
-    assert_eq!(status(&address, "/api/private", &from_b).await.0, 200);
+    assert_eq!(status(address, "/api/private", &from_a).await.0, 200);
+    assert_eq!(status(address, "/api/private", &from_b).await.0, 200);
 
     // Issuer A's iss, signed by issuer B's key under the same kid.
     let crossed = sign_with(&key_b, a.claims("auth0|a"), json!({}));
-    let (code, body) = status(&address, "/api/private", &crossed).await;
+    let (code, body) = status(address, "/api/private", &crossed).await;
     assert_eq!(code, 401, "{body}");
     assert_eq!(body["error_description"], "invalid signature");
 
@@ -75,14 +60,17 @@ async fn tokens_of_each_issuer_pass_with_that_issuers_keys_only() {
 async fn an_unlisted_issuer_is_refused_before_any_key_is_fetched() {
     let a = TestIssuer::start(&[&shared_key("main")]).await;
     let stranger = TestIssuer::start(&[&shared_key("main")]).await;
-    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&a.issuer], &database, &[]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .trusting(&[&a.issuer])
+        .spawn()
+        .await;
+    let address = &app.address;
     assert!(eventually(Duration::from_secs(2), async || a.fetches() == 1).await);
 
     // An unknown kid too: had the key been looked up, it would be fetched.
     let key = SigningKey::from_pem("never-published", shared_key("main").pem()).unwrap();
     let token = sign_with(&key, stranger.claims("auth0|x"), json!({}));
-    let (code, body) = status(&address, "/api/private", &token).await;
+    let (code, body) = status(address, "/api/private", &token).await;
     assert_eq!(
         (code, body["error_description"].as_str()),
         (401, Some("unexpected issuer"))
@@ -128,10 +116,13 @@ async fn accepted_within(address: &str, issuer: &str, key: &SigningKey, within: 
 async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
     let key = shared_key("discovered");
     let (_server, issuer) = issuer_found_by_discovery(&key).await;
-    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&issuer], &database, &[]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .trusting(&[&issuer])
+        .spawn()
+        .await;
+    let address = &app.address;
     assert!(
-        accepted_within(&address, &issuer, &key, Duration::from_secs(5)).await,
+        accepted_within(address, &issuer, &key, Duration::from_secs(5)).await,
         "keys found where the discovery document says"
     );
 }
@@ -151,10 +142,14 @@ async fn a_failed_discovery_is_retried_until_the_keys_are_found() {
         .with_priority(1)
         .mount(&server)
         .await;
-    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&issuer], &database, &[("JWKS_REFETCH_COOLDOWN_SECS", "1")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .trusting(&[&issuer])
+        .env(&[("JWKS_REFETCH_COOLDOWN_SECS", "1")])
+        .spawn()
+        .await;
+    let address = &app.address;
     assert!(
-        accepted_within(&address, &issuer, &key, Duration::from_secs(15)).await,
+        accepted_within(address, &issuer, &key, Duration::from_secs(15)).await,
         "keys found once discovery answered"
     );
     let discoveries = server
@@ -189,8 +184,11 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
         })))
         .mount(&server)
         .await;
-    let database = TestDatabase::create(crate::helpers::Backend::Sqlite);
-    let address = app_trusting(&[&issuer], &database, &[]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .trusting(&[&issuer])
+        .spawn()
+        .await;
+    let (address, database) = (&app.address, &app.database);
     let asked = eventually(Duration::from_secs(5), async || {
         server
             .received_requests()
@@ -203,7 +201,7 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
     let now = crate::helpers::now();
     let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|victim", "iat": now, "exp": now + 60});
     let token = sign_with(&attacker_key, claims, json!({}));
-    let (code, body) = status(&address, "/api/private", &token).await;
+    let (code, body) = status(address, "/api/private", &token).await;
     assert_eq!(code, 503, "no keys: {body}");
     assert_eq!(
         attacker.fetches(),

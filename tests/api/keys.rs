@@ -9,9 +9,7 @@ use actix_auth0_api::dev::{SigningKey, jwks};
 use futures_util::future::join_all;
 use serde_json::json;
 
-use crate::helpers::{
-    Backend, TestApp, TestIssuer, eventually, shared_key, sign_with, spawn_app, spawn_app_with,
-};
+use crate::helpers::{Backend, TestApp, TestIssuer, eventually, shared_key, sign_with};
 
 /// Waits up to five seconds for `path` to answer `status` to `token`.
 async fn answers(app: &TestApp, path: &str, token: &str, status: u16) -> bool {
@@ -28,7 +26,7 @@ async fn fetched(app: &TestApp, fetches: usize) -> bool {
 
 #[actix_web::test]
 async fn a_key_published_after_start_is_accepted_on_first_use() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     assert!(fetched(&app, 1).await, "keys load at start");
     let main = app.token("auth0|kim", json!({}));
     assert_eq!(app.get_as("/api/private", &main).await.status, 200);
@@ -47,7 +45,7 @@ async fn a_key_published_after_start_is_accepted_on_first_use() {
 
 #[actix_web::test]
 async fn a_storm_of_random_kids_causes_at_most_one_fetch_per_cooldown() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     assert!(fetched(&app, 1).await);
     let main = shared_key("main");
     let claims = app.issuer.claims("auth0|eve");
@@ -79,7 +77,11 @@ async fn a_storm_of_random_kids_causes_at_most_one_fetch_per_cooldown() {
 async fn an_outage_at_start_answers_503_then_recovers_by_itself() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     issuer.set_status(500);
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("JWKS_REFETCH_COOLDOWN_SECS", "1")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("JWKS_REFETCH_COOLDOWN_SECS", "1")])
+        .spawn()
+        .await;
     assert!(eventually(Duration::from_secs(2), async || app.issuer.fetches() >= 1).await);
     let token = app.token("auth0|liam", json!({}));
 
@@ -111,7 +113,7 @@ async fn an_outage_at_start_answers_503_then_recovers_by_itself() {
 
 #[actix_web::test]
 async fn during_an_outage_known_keys_work_and_new_kids_are_unavailable() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     assert!(fetched(&app, 1).await);
     app.issuer.set_status(503);
     let token = app.token("auth0|mia", json!({}));
@@ -135,7 +137,11 @@ async fn during_an_outage_known_keys_work_and_new_kids_are_unavailable() {
 async fn a_cached_token_of_a_key_replaced_under_its_kid_is_refused() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     issuer.set_cache_control("max-age=1");
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("JWKS_MIN_TTL_SECS", "1")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("JWKS_MIN_TTL_SECS", "1")])
+        .spawn()
+        .await;
     let old = app.token("auth0|swap", json!({}));
     assert!(answers(&app, "/api/private", &old, 200).await);
 
@@ -153,7 +159,11 @@ async fn a_cached_token_of_a_key_replaced_under_its_kid_is_refused() {
 async fn a_slow_tenant_never_hangs_requests_or_start_up() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     issuer.set_delay(Duration::from_secs(4));
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("JWKS_FETCH_TIMEOUT_SECS", "1")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("JWKS_FETCH_TIMEOUT_SECS", "1")])
+        .spawn()
+        .await;
     assert_eq!(app.get_with("/api/public", &[]).await.status, 200);
     let reply = app
         .get_as("/api/private", &app.token("auth0|olga", json!({})))
@@ -177,7 +187,7 @@ async fn malformed_and_duplicate_keys_are_skipped_not_fatal() {
     ]});
     let issuer = TestIssuer::start(&[]).await;
     issuer.serve_body(body.to_string());
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[]).await;
+    let app = TestApp::builder(Backend::Sqlite).issuer(issuer).spawn().await;
     assert_eq!(
         app.get_as("/api/private", &app.token("auth0|pia", json!({})))
             .await
@@ -206,7 +216,7 @@ async fn documents_that_are_not_key_sets_are_refused() {
     for body in bodies {
         let issuer = TestIssuer::start(&[]).await;
         issuer.serve_body(body.clone());
-        let app = spawn_app_with(Backend::Sqlite, issuer, &[]).await;
+        let app = TestApp::builder(Backend::Sqlite).issuer(issuer).spawn().await;
         let reply = app
             .get_as("/api/private", &app.token("auth0|quinn", json!({})))
             .await;
@@ -214,7 +224,7 @@ async fn documents_that_are_not_key_sets_are_refused() {
     }
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
     issuer.set_status(404);
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[]).await;
+    let app = TestApp::builder(Backend::Sqlite).issuer(issuer).spawn().await;
     assert_eq!(
         app.get_as("/api/private", &app.token("auth0|quinn", json!({})))
             .await

@@ -6,7 +6,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::json;
 
 use crate::dpop::{ClientKey, bound_token};
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestApp};
 
 /// Bytes a client can put in a header value: visible ASCII and obs-text.
 fn header_byte() -> impl Strategy<Value = u8> {
@@ -98,7 +98,7 @@ where
 
 #[actix_web::test]
 async fn mutated_tokens_are_never_accepted() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let token = app.token("auth0|victim", json!({"permissions": ["read:messages"]}));
     assert_eq!(app.get_as("/api/private-scoped", &token).await.status, 200);
     let url = format!("{}/api/private-scoped", app.address);
@@ -116,7 +116,7 @@ async fn mutated_tokens_are_never_accepted() {
 
 #[actix_web::test]
 async fn mutated_dpop_proofs_are_never_accepted() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = ClientKey::es256();
     let token = bound_token(&app, "auth0|victim", &key, json!({}));
     let url = format!("{}/api/private", app.address);

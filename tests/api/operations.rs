@@ -7,8 +7,8 @@ use std::process::Stdio;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, LogFile, ServeProcess, TestDatabase, TestIssuer, free_port, now, read, shared_key, sign_with,
-    spawn_app,
+    Backend, LogFile, ServeProcess, TestApp, TestDatabase, TestIssuer, free_port, now, read, shared_key,
+    sign_with,
 };
 
 /// The samples of an OpenMetrics text, by series (`name{labels}`).
@@ -150,7 +150,7 @@ async fn metrics_count_requests_decisions_keys_cache_and_users_on_their_own_port
 
 #[actix_web::test]
 async fn every_response_carries_a_request_id() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let get = async |path: &str, id: Option<&str>| {
         let mut request = app.client.get(format!("{}{path}", app.address));
         if let Some(id) = id {

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestIssuer, shared_key, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TestApp, TestIssuer, shared_key};
 
 /// The status of `/api/private-scoped` (needs `read:messages`) for a token
 /// with `claims`.
@@ -15,7 +15,11 @@ async fn scoped(app: &TestApp, claims: Value) -> u16 {
 /// An app whose `PERMISSIONS_FROM` is `mode`.
 async fn app_with(mode: &str) -> TestApp {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    spawn_app_with(Backend::Sqlite, issuer, &[("PERMISSIONS_FROM", mode)]).await
+    TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("PERMISSIONS_FROM", mode)])
+        .spawn()
+        .await
 }
 
 /// A user token whose client asked for the scope.
@@ -35,7 +39,7 @@ fn client_credentials() -> Value {
 
 #[actix_web::test]
 async fn by_default_a_user_token_cannot_grant_itself_a_scope() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     assert_eq!(scoped(&app, rbac_permissions()).await, 200, "RBAC permissions");
     assert_eq!(scoped(&app, client_credentials()).await, 200, "granted scopes");
     assert_eq!(scoped(&app, user_scope()).await, 403, "requested scopes");

@@ -8,8 +8,8 @@ use futures_util::future::join_all;
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, ServeProcess, TestDatabase, TestIssuer, binary, eventually, postgres_admin, shared_key,
-    sign_with, spawn_app, spawn_app_with,
+    Backend, ServeProcess, TestApp, TestDatabase, TestIssuer, binary, eventually, postgres_admin, shared_key,
+    sign_with,
 };
 
 #[actix_web::test]
@@ -55,7 +55,7 @@ async fn two_instances_racing_on_first_sight_create_one_row_per_sub() {
 #[actix_web::test]
 #[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 async fn killed_connections_are_replaced_without_a_restart() {
-    let app = spawn_app(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).spawn().await;
     assert_eq!(
         app.get_as("/api/private", &app.token("auth0|before", json!({})))
             .await
@@ -78,7 +78,11 @@ async fn killed_connections_are_replaced_without_a_restart() {
 #[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 async fn a_lost_database_answers_503_keeps_public_routes_and_recovers() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(Backend::Postgres, issuer, &[("DATABASE_TIMEOUT_SECS", "1")]).await;
+    let app = TestApp::builder(Backend::Postgres)
+        .issuer(issuer)
+        .env(&[("DATABASE_TIMEOUT_SECS", "1")])
+        .spawn()
+        .await;
     let known = app.token("auth0|known", json!({}));
     assert_eq!(app.get_as("/api/private", &known).await.status, 200);
 
@@ -144,7 +148,7 @@ fn migrate_runs_the_postgres_migrations() {
 #[actix_web::test]
 #[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
 async fn users_lists_the_postgres_table() {
-    let app = spawn_app(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).spawn().await;
     for sub in ["auth0|pg-1", "auth0|pg-2"] {
         let token = app.token(sub, json!({}));
         assert_eq!(app.get_as("/api/private", &token).await.status, 200);

@@ -4,9 +4,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    AUDIENCE, Backend, Reply, TestIssuer, now, shared_key, sign_with, spawn_app, spawn_app_with,
-};
+use crate::helpers::{AUDIENCE, Backend, Reply, TestApp, TestIssuer, now, shared_key, sign_with};
 
 fn assert_refused(reply: &Reply, status: u16, challenge_error: Option<&str>, message: &str) {
     assert_eq!(reply.status, status, "{reply:?}");
@@ -42,7 +40,7 @@ fn unsigned(header: Value, claims: &Value, signature: &[u8]) -> String {
 
 #[actix_web::test]
 async fn no_header_asks_for_authentication() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let reply = app.get_with("/api/private", &[]).await;
     assert_refused(&reply, 401, None, "Requires authentication");
     // Both schemes are accepted (DPOP_MODE=allowed): one challenge each,
@@ -61,7 +59,7 @@ async fn no_header_asks_for_authentication() {
 
 #[actix_web::test]
 async fn other_schemes_and_empty_tokens_are_invalid_requests() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let token = app.token("auth0|alice", json!({}));
     let cases: [&[&str]; 5] = [
         &["Basic dXNlcjpwYXNz"],
@@ -84,7 +82,7 @@ async fn other_schemes_and_empty_tokens_are_invalid_requests() {
 
 #[actix_web::test]
 async fn invalid_tokens_say_what_failed_without_echoing_the_token() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let key = shared_key("main");
     let claims = app.issuer.claims("auth0|mallory");
     let public_jwk = key.public_jwk().to_string();
@@ -198,7 +196,7 @@ async fn invalid_tokens_say_what_failed_without_echoing_the_token() {
 
 #[actix_web::test]
 async fn leeway_and_audience_forms_are_honoured() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let accepted = [
         json!({"exp": now() - 30}),
         // Inside the 60 s leeway with room for a slow run (one second past
@@ -233,12 +231,11 @@ async fn leeway_and_audience_forms_are_honoured() {
 #[actix_web::test]
 async fn a_comma_separated_audience_list_accepts_any_of_them() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        issuer,
-        &[("AUTH0_AUDIENCE", "https://first.example, https://second.example")],
-    )
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("AUTH0_AUDIENCE", "https://first.example, https://second.example")])
+        .spawn()
+        .await;
     for (aud, status) in [
         ("https://first.example", 200),
         ("https://second.example", 200),
@@ -253,7 +250,7 @@ async fn a_comma_separated_audience_list_accepts_any_of_them() {
 
 #[actix_web::test]
 async fn missing_permission_is_forbidden_with_the_scope_needed() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let token = app.token(
         "auth0|dave",
         json!({"scope": "openid Read:messages read:message"}),
@@ -278,7 +275,11 @@ async fn missing_permission_is_forbidden_with_the_scope_needed() {
 #[actix_web::test]
 async fn a_cached_token_is_refused_once_it_expires() {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(Backend::Sqlite, issuer, &[("AUTH0_LEEWAY_SECS", "0")]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .issuer(issuer)
+        .env(&[("AUTH0_LEEWAY_SECS", "0")])
+        .spawn()
+        .await;
     let token = app.token("auth0|kate", json!({"exp": now() + 1}));
     assert_eq!(app.get_as("/api/private", &token).await.status, 200);
     assert_eq!(

@@ -3,11 +3,11 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, TestApp};
 
 #[actix_web::test]
 async fn public_routes_answer_anyone_and_ignore_any_authorization_header() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let cases = [
         (
             "/api/public",
@@ -34,7 +34,7 @@ async fn public_routes_answer_anyone_and_ignore_any_authorization_header() {
 
 #[actix_web::test]
 async fn protected_routes_answer_a_valid_token() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let token = app.token(
         "auth0|alice",
         json!({"permissions": ["read:messages", "read:admin-messages"]}),
@@ -67,7 +67,7 @@ async fn protected_routes_answer_a_valid_token() {
 
 #[actix_web::test]
 async fn every_response_carries_the_security_headers() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let token = app.token("auth0|alice", json!({}));
     let replies = [
         app.get_with("/api/public", &[]).await,
@@ -87,7 +87,7 @@ async fn every_response_carries_the_security_headers() {
 
 #[actix_web::test]
 async fn unknown_paths_and_methods_answer_json() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let reply = app.get_with("/api/nope", &[]).await;
     assert_eq!((reply.status, reply.json), (404, json!({"message": "Not Found"})));
 
@@ -107,7 +107,7 @@ async fn unknown_paths_and_methods_answer_json() {
 
 #[actix_web::test]
 async fn head_works_wherever_get_does() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let head = |path: &str, token: Option<&str>| {
         let mut request = app.client.head(format!("{}{path}", app.address));
         if let Some(token) = token {
@@ -125,7 +125,7 @@ async fn head_works_wherever_get_does() {
 
 #[actix_web::test]
 async fn cors_allows_only_the_client_origin() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let preflight = |origin: &'static str| {
         app.client
             .request(reqwest::Method::OPTIONS, format!("{}/api/private", app.address))

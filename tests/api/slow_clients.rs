@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{Backend, TestIssuer, eventually, shared_key, spawn_app_with};
+use crate::helpers::{Backend, TestApp, eventually};
 
 const SLOW_CLIENTS: usize = 1000;
 const REQUEST: &[u8] = b"GET /api/messages/public HTTP/1.1\r\nHost: api\r\n\r\n";
@@ -84,16 +84,14 @@ async fn read_answer(stream: &mut TcpStream) -> Vec<u8> {
 async fn a_thousand_slow_clients_are_cut_off_and_a_fresh_one_is_served() {
     // One worker holding at most 200 connections: the slow clients alone
     // could fill it five times over.
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        TestIssuer::start(&[&shared_key("main")]).await,
-        &[
+    let app = TestApp::builder(Backend::Sqlite)
+        .env(&[
             ("WORKERS", "1"),
             ("MAX_CONNECTIONS", "200"),
             ("REQUEST_HEAD_TIMEOUT_SECS", "1"),
-        ],
-    )
-    .await;
+        ])
+        .spawn()
+        .await;
     let address = app.address.trim_start_matches("http://").to_owned();
     let clients: Vec<_> = (0..SLOW_CLIENTS)
         .map(|_| tokio::spawn(slow_client(address.clone())))

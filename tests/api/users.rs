@@ -6,14 +6,15 @@ use serde_json::json;
 
 use std::time::Duration;
 
-use crate::helpers::{
-    Backend, TestDatabase, TestIssuer, eventually, shared_key, sign_with, spawn_app, spawn_app_on,
-    spawn_app_with,
-};
+use crate::helpers::{Backend, TestApp, TestDatabase, TestIssuer, eventually, shared_key, sign_with};
 
 async fn first_sight_creates_the_row_and_repeat_visits_update_it(backend: Backend) {
     let issuer = TestIssuer::start(&[&shared_key("main")]).await;
-    let app = spawn_app_with(backend, issuer, &[("LAST_SEEN_INTERVAL_SECS", "0")]).await;
+    let app = TestApp::builder(backend)
+        .issuer(issuer)
+        .env(&[("LAST_SEEN_INTERVAL_SECS", "0")])
+        .spawn()
+        .await;
     assert!(app.users().is_empty());
     let token = app.token("auth0|grace", json!({}));
 
@@ -49,7 +50,7 @@ async fn first_sight_creates_the_row_and_repeat_visits_update_it(backend: Backen
 }
 
 async fn repeat_visits_within_the_interval_do_not_write(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).spawn().await;
     let token = app.token("auth0|ivy", json!({}));
     assert_eq!(app.get_as("/api/private", &token).await.status, 200);
     let first = app.users();
@@ -62,7 +63,7 @@ async fn repeat_visits_within_the_interval_do_not_write(backend: Backend) {
 }
 
 async fn fifty_concurrent_first_requests_make_one_row(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).spawn().await;
     // Fifty distinct tokens of one user, so that no request is served by
     // another's verified-token cache entry.
     let tokens: Vec<String> = (0..50)
@@ -77,7 +78,7 @@ async fn fifty_concurrent_first_requests_make_one_row(backend: Backend) {
 }
 
 async fn refused_requests_never_write(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).spawn().await;
     let refused = [
         app.token("auth0|judy", json!({"exp": 1})),
         app.token("auth0|judy", json!({"aud": "nope"})),
@@ -140,14 +141,12 @@ async fn an_earlier_database_keeps_its_ids_and_the_same_sub_of_another_issuer_is
     let tenant_a = TestIssuer::start(&[&shared_key("main")]).await;
     let tenant_b = TestIssuer::start(&[&shared_key("tenant-b")]).await;
     let (a, b) = (tenant_a.issuer.clone(), tenant_b.issuer.clone());
-    let issuers = format!("{a},{b}");
-    let app = spawn_app_on(
-        database,
-        tenant_a,
-        &[("AUTH0_ISSUER", &issuers), ("AUTH0_JWKS_URL", "")],
-        |_| {},
-    )
-    .await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .database(database)
+        .issuer(tenant_a)
+        .trusting(&[&a, &b])
+        .spawn()
+        .await;
     let rows = |app: &crate::helpers::TestApp| -> Vec<(i32, String, String)> {
         app.users()
             .into_iter()
