@@ -12,7 +12,7 @@ but writes nothing:
   dependencies cannot be met; `cargo update --verbose` says which.
 
 Security fixes reach crates' changelogs before any advisory database: when
-this lists a crate, read its changelog from the locked version on (README,
+this lists a crate, read its changelog from the locked version on (docs/development.md,
 "Keeping dependencies current").
 """
 

@@ -105,7 +105,7 @@ fn print_banner(issuer: &DevIssuer, settings: &Settings, tokens: &[ExampleToken]
     if settings.dpop.mode != DpopMode::Disabled {
         let url = format!("{api}/api/private");
         banner.push_str(&format!(
-            "\n# DPoP (README, \"DPoP\"): a token bound to a key, and a proof for each request\n\
+            "\n# DPoP (docs/dpop.md): a token bound to a key, and a proof for each request\n\
              TOKEN=$(cargo run -q -- token --sub \"dev|dpop\" --dpop-key dpop-key.pem)\n\
              PROOF=$(cargo run -q -- proof --dpop-key dpop-key.pem --token \"$TOKEN\" --url {url})\n\
              curl -H \"Authorization: DPoP $TOKEN\" -H \"DPoP: $PROOF\" {url}\n"
