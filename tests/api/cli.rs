@@ -2,7 +2,7 @@
 
 use std::process::Stdio;
 
-use crate::helpers::{Backend, TestApp, binary, binary_in, free_port, start_dev};
+use crate::helpers::{Backend, TestApp, binary, binary_in, eventually, free_port, start_dev};
 
 #[test]
 fn missing_or_malformed_settings_stop_the_server_with_one_line() {
@@ -172,14 +172,16 @@ fn a_development_key_others_can_read_is_refused_in_one_line() {
     }
 }
 
+/// The status `url` answers with `token`, once it answers at all.
 async fn status(url: &str, token: &str) -> u16 {
-    for _ in 0..100 {
-        match reqwest::Client::new().get(url).bearer_auth(token).send().await {
-            Ok(response) => return response.status().as_u16(),
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-        }
-    }
-    panic!("{url} never answered");
+    let mut status = None;
+    eventually(std::time::Duration::from_secs(5), async || {
+        let response = reqwest::Client::new().get(url).bearer_auth(token).send().await;
+        status = response.ok().map(|response| response.status().as_u16());
+        status.is_some()
+    })
+    .await;
+    status.unwrap_or_else(|| panic!("{url} never answered"))
 }
 
 #[actix_web::test]

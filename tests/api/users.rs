@@ -24,9 +24,10 @@ async fn first_sight_creates_the_row_and_repeat_visits_update_it(backend: Backen
     assert_eq!(first[0].sub, "auth0|grace");
     assert_eq!(first[0].created_at, first[0].last_seen_at);
 
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert_eq!(app.get_as("/api/messages/protected", &token).await.status, 200);
+    // Visits until one is recorded later than the first (the clock may
+    // not have moved between the first two).
     let refreshed = eventually(Duration::from_secs(5), async || {
+        assert_eq!(app.get_as("/api/messages/protected", &token).await.status, 200);
         app.users()
             .first()
             .is_some_and(|row| row.last_seen_at > first[0].last_seen_at)
@@ -54,12 +55,30 @@ async fn repeat_visits_within_the_interval_do_not_write(backend: Backend) {
     let token = app.token("auth0|ivy", json!({}));
     assert_eq!(app.get_as("/api/private", &token).await.status, 200);
     let first = app.users();
+    // Later than the row's time, so that a write would show.
+    assert!(
+        eventually(Duration::from_secs(5), async || {
+            chrono::Utc::now().naive_utc() > first[0].last_seen_at + chrono::Duration::milliseconds(1)
+        })
+        .await
+    );
     for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
         assert_eq!(app.get_as("/api/private", &token).await.status, 200);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(app.users(), first, "the default 5-minute interval has not passed");
+    // A new user's row goes through the same writer, after any write the
+    // visits above asked for: once it is there, those would be too.
+    assert_eq!(
+        app.get_as("/api/private", &app.token("auth0|barrier", json!({})))
+            .await
+            .status,
+        200
+    );
+    assert!(eventually(Duration::from_secs(5), async || app.users().len() == 2).await);
+    assert_eq!(
+        app.users()[..1],
+        first[..],
+        "the default 5-minute interval has not passed"
+    );
 }
 
 async fn fifty_concurrent_first_requests_make_one_row(backend: Backend) {
