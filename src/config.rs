@@ -736,6 +736,32 @@ mod tests {
         std::fs::write(path, format!("{}{expected}{}", &page[..start], &page[end..])).unwrap();
     }
 
+    /// The defaults the code applies are the ones [`VARIABLES`] (and so
+    /// `--help` and docs/configuration.md) state: every variable set to its
+    /// listed default gives the same settings as none set.
+    #[test]
+    fn listed_defaults_are_the_defaults_applied() {
+        let required = [("AUTH0_DOMAIN", "t.auth0.com"), ("AUTH0_AUDIENCE", "a")];
+        let literal = |default: &str| !default.contains([' ', '`', '{']) && default != "required";
+        let listed: HashMap<&str, &str> = VARIABLES
+            .iter()
+            .filter(|(_, _, default)| literal(default))
+            .map(|(name, _, default)| (*name, *default))
+            .collect();
+        assert!(listed.len() >= 25, "{listed:?}");
+        let lookup = |name: &str| {
+            required
+                .iter()
+                .find(|(required, _)| *required == name)
+                .map(|(_, value)| value.to_string())
+        };
+        let unset = Settings::from_lookup(lookup).unwrap();
+        let set =
+            Settings::from_lookup(|name| lookup(name).or_else(|| listed.get(name).map(|v| v.to_string())))
+                .unwrap();
+        assert_eq!(format!("{set:?}"), format!("{unset:?}"));
+    }
+
     #[test]
     fn every_variable_read_is_listed() {
         let read = std::cell::RefCell::new(Vec::new());
