@@ -23,7 +23,7 @@ use std::fmt::Write as _;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -39,6 +39,7 @@ use url::Url;
 
 use crate::auth::error::AuthError;
 use crate::auth::jose::{nests_too_deeply, present};
+use crate::auth::token::unix_now;
 
 /// The `DPoP` request header.
 pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
@@ -351,13 +352,6 @@ pub(crate) fn normalize_url(raw: &str) -> Option<String> {
 
 fn bad_proof(why: &str) -> AuthError {
     AuthError::InvalidDpopProof(why.to_owned())
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }
 
 /// A proof's JOSE header. Derived deserialization refuses a member given

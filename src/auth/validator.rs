@@ -12,8 +12,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::IgnoredAny;
@@ -25,7 +23,7 @@ use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
 use crate::auth::jose::{nests_too_deeply, present};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
-use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
+use crate::auth::token::{MAX_TOKEN_BYTES, Principal, unix_now};
 use crate::metrics::METRICS;
 
 /// What a token must say to be accepted.
@@ -385,13 +383,6 @@ fn check_sub(sub: &str) -> Result<(), &'static str> {
     } else {
         Ok(())
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }
 
 fn invalid(why: &str) -> AuthError {
