@@ -38,7 +38,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::auth::error::AuthError;
-use crate::auth::jose::{nests_too_deeply, present};
+use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
 use crate::auth::token::unix_now;
 
 /// The `DPoP` request header.
@@ -557,6 +557,17 @@ fn proof_key(alg: &str, jwk: &Jwk) -> Result<(ProofKey, String), AuthError> {
     Ok((key, URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.as_bytes()))))
 }
 
+/// A proof's `typ` (RFC 9449 section 4.2).
+const PROOF_TYP: Typ = Typ {
+    accepted: &["dpop+jwt"],
+    required: true,
+};
+
+/// Decoded JSON, refused when it nests too deeply.
+fn json(bytes: Vec<u8>) -> Result<Vec<u8>, Malformed> {
+    within_depth(&bytes).map(|()| bytes)
+}
+
 /// A proof that passed every check but its signature and its `jti`.
 struct Checked<'a> {
     key: ProofKey,
@@ -581,44 +592,25 @@ fn check<'a>(
     ahead: u64,
     nonces: Option<&Nonces>,
 ) -> Result<Checked<'a>, AuthError> {
-    let mut segments = proof.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
-        return Err(bad_proof(
-            "malformed DPoP proof: expected three dot-separated segments",
-        ));
-    };
-    let signing_input = &proof.as_bytes()[..header.len() + 1 + payload.len()];
-    let decode = |segment: &str, what| {
-        let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|_| {
-            AuthError::InvalidDpopProof(format!("malformed DPoP proof: {what} is not base64url"))
-        })?;
-        if nests_too_deeply(&bytes) {
-            return Err(bad_proof("malformed DPoP proof: JSON nested too deeply"));
-        }
-        Ok(bytes)
-    };
-    let header: ProofHeader = serde_json::from_slice(&decode(header, "header")?)
-        .map_err(|_| bad_proof("malformed DPoP proof header"))?;
-    let typ = header.typ.as_deref().unwrap_or_default();
-    if !typ
-        .strip_prefix("application/")
-        .unwrap_or(typ)
-        .eq_ignore_ascii_case("dpop+jwt")
-    {
-        return Err(bad_proof("DPoP proof typ must be dpop+jwt"));
-    }
-    if header.crit {
-        return Err(bad_proof("unsupported critical header (crit) in DPoP proof"));
-    }
+    let malformed = |why: Malformed| AuthError::InvalidDpopProof(format!("malformed DPoP proof: {why}"));
+    let jws = CompactJws::split(proof).map_err(malformed)?;
+    // Each part is decoded as it is needed: the header's key is checked
+    // before the payload is read, the claims before the signature.
+    let header = jws.header().and_then(json).map_err(malformed)?;
+    let header: ProofHeader =
+        serde_json::from_slice(&header).map_err(|_| bad_proof("malformed DPoP proof header"))?;
+    check_header(header.typ.as_deref(), header.crit, &PROOF_TYP).map_err(|fault| match fault {
+        HeaderFault::Typ => bad_proof("DPoP proof typ must be dpop+jwt"),
+        HeaderFault::Crit => bad_proof("unsupported critical header (crit) in DPoP proof"),
+    })?;
     let jwk = header
         .jwk
         .ok_or_else(|| bad_proof("DPoP proof has no jwk header"))?;
     let (key, thumbprint) = proof_key(&header.alg, &jwk)?;
 
-    let claims: ProofClaims = serde_json::from_slice(&decode(payload, "payload")?)
-        .map_err(|_| bad_proof("malformed DPoP proof claims"))?;
+    let claims = jws.payload().and_then(json).map_err(malformed)?;
+    let claims: ProofClaims =
+        serde_json::from_slice(&claims).map_err(|_| bad_proof("malformed DPoP proof claims"))?;
     let jti = claims
         .jti
         .filter(|jti| !jti.is_empty())
@@ -653,13 +645,11 @@ fn check<'a>(
     {
         return Err(AuthError::UseDpopNonce(nonces.issue(now)));
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| bad_proof("malformed DPoP proof: signature is not base64url"))?;
+    let signature = jws.signature().map_err(malformed)?;
     Ok(Checked {
         key,
         thumbprint,
-        signing_input,
+        signing_input: jws.signing_input.as_bytes(),
         signature,
         jti,
         // In range: `iat` was checked to lie at most `ahead` after `now`.
