@@ -15,14 +15,13 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use foldhash::fast::RandomState;
 use quick_cache::UnitWeighter;
 use quick_cache::sync::{Cache, DefaultLifecycle};
 
 use crate::auth::keys::{KeyStore, PublishedKey};
-use crate::auth::token::Principal;
+use crate::auth::token::{Principal, unix_now};
 
 /// A token that passed full validation.
 #[derive(Debug)]
@@ -156,13 +155,6 @@ impl TokenCache {
     fn len(&self) -> u64 {
         self.entries.as_ref().map_or(0, |entries| entries.len() as u64)
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
 }
 
 #[cfg(test)]

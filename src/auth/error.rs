@@ -100,6 +100,11 @@ pub(crate) struct ErrorBody<'a> {
     message: &'a str,
 }
 
+/// A refused DPoP proof, saying why.
+pub(crate) fn bad_proof(why: &str) -> AuthError {
+    AuthError::InvalidDpopProof(why.to_owned())
+}
+
 impl AuthError {
     /// One debug line per refusal, without the token; an app wired wrongly
     /// is an error.

@@ -1,16 +1,26 @@
 //! What every part of authentication agrees on: the size limit of a token,
-//! the schemes it can be presented with, and who a verified token speaks
-//! for. A leaf: it imports nothing else of
-//! the crate, so the modules that read, check and cache tokens all build on
-//! it without importing one another.
+//! the schemes it can be presented with, who a verified token speaks for,
+//! and the clock. A leaf: it imports nothing else of the crate, so the
+//! modules that read, check and cache tokens all build on it without
+//! importing one another.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 
 /// Tokens longer than this are refused without being decoded.
 pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+/// Now, in whole seconds since the epoch, as JWT claims count time (`exp`,
+/// `iat`...); 0 for a clock set before 1970.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}
 
 /// The claims of a verified token, by name.
 pub type Claims = serde_json::Map<String, serde_json::Value>;

@@ -8,24 +8,20 @@
 //! RFC 8725 and 9068 below). The signature is checked with the issuer's key
 //! as parsed when its JWK Set was read.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
-use std::collections::BTreeMap;
 
 use crate::auth::bearer::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
-use crate::auth::jose::{nests_too_deeply, present};
+use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
-use crate::auth::token::{MAX_TOKEN_BYTES, Principal};
+use crate::auth::token::{MAX_TOKEN_BYTES, Principal, unix_now};
 use crate::metrics::METRICS;
 
 /// What a token must say to be accepted.
@@ -387,13 +383,6 @@ fn check_sub(sub: &str) -> Result<(), &'static str> {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs()
-}
-
 fn invalid(why: &str) -> AuthError {
     AuthError::InvalidToken(why.to_owned())
 }
@@ -407,45 +396,36 @@ struct Jws<'a> {
     signature: Vec<u8>,
 }
 
-/// Splits and decodes a compact JWS and checks its header.
+/// An access token's `typ`, when it has one (RFC 9068 section 2.1).
+const TOKEN_TYP: Typ = Typ {
+    accepted: &["JWT", "at+jwt"],
+    required: false,
+};
+
+/// Splits and decodes a compact JWS and checks its header: every part is
+/// decoded before any is parsed.
 fn read_jws(token: &str) -> Result<Jws<'_>, AuthError> {
-    let mut segments = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
-        return Err(invalid("malformed token: expected three dot-separated segments"));
-    };
-    let signing_input = &token[..header.len() + 1 + payload.len()];
-    let header_bytes = URL_SAFE_NO_PAD
-        .decode(header)
-        .map_err(|_| invalid("malformed token: header is not base64url"))?;
-    let payload = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| invalid("malformed token: payload is not base64url"))?;
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| invalid("malformed token: signature is not base64url"))?;
-    if nests_too_deeply(&header_bytes) || nests_too_deeply(&payload) {
-        return Err(invalid("malformed token: JSON nested too deeply"));
-    }
+    let malformed = |why: Malformed| AuthError::InvalidToken(format!("malformed token: {why}"));
+    let jws = CompactJws::split(token).map_err(malformed)?;
+    let header_bytes = jws.header().map_err(malformed)?;
+    let payload = jws.payload().map_err(malformed)?;
+    let signature = jws.signature().map_err(malformed)?;
+    within_depth(&header_bytes)
+        .and_then(|()| within_depth(&payload))
+        .map_err(malformed)?;
     let header: JoseHeader = serde_json::from_slice(&header_bytes)
         .map_err(|_| invalid("malformed token: header is not a JOSE JSON object"))?;
     if header.alg != "RS256" {
         return Err(invalid("algorithm not allowed: only RS256 is accepted"));
     }
-    if let Some(typ) = header.typ.as_deref() {
-        let media = typ.strip_prefix("application/").unwrap_or(typ);
-        if !media.eq_ignore_ascii_case("JWT") && !media.eq_ignore_ascii_case("at+jwt") {
-            return Err(invalid("unexpected token type (typ)"));
-        }
-    }
-    if header.crit {
-        return Err(invalid("unsupported critical header (crit)"));
-    }
+    check_header(header.typ.as_deref(), header.crit, &TOKEN_TYP).map_err(|fault| match fault {
+        HeaderFault::Typ => invalid("unexpected token type (typ)"),
+        HeaderFault::Crit => invalid("unsupported critical header (crit)"),
+    })?;
     Ok(Jws {
         header,
         payload,
-        signing_input,
+        signing_input: jws.signing_input,
         signature,
     })
 }

@@ -1,0 +1,303 @@
+//! DPoP proofs (RFC 9449): the evidence, sent with every request, that the
+//! caller holds the private key its access token is bound to.
+//!
+//! A proof is a JWS in the request's one `DPoP` header. Its header carries
+//! the public key (`jwk`) it is signed with; its claims name the request it
+//! was made for (`htm`, `htu`), when (`iat`), a unique id (`jti`) and the
+//! hash of the access token it goes with (`ath`). A request is admitted
+//! only if all of that holds and the token's `cnf.jkt` is the RFC 7638
+//! thumbprint of that key: a stolen token is of no use without the key,
+//! and a stolen proof is of no use for another request, another token, or
+//! a second time.
+//!
+//! Proofs are checked here; whether a token needs one is the guard's
+//! decision. This file holds the verifier and its settings, and reads from
+//! a request its one `DPoP` header and the method and URL its proof must
+//! name; [`proof`] checks a proof against them, [`key`] checks its key and
+//! signature, [`nonces`] issues and checks server nonces, and [`replay`]
+//! remembers accepted proofs so that none is used twice.
+
+mod key;
+mod nonces;
+mod proof;
+mod replay;
+
+pub(crate) use key::ALGORITHMS;
+pub(crate) use proof::{Target, normalize_url};
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use url::Url;
+
+use crate::auth::dpop::nonces::Nonces;
+use crate::auth::dpop::proof::check;
+use crate::auth::dpop::replay::{Remembered, ReplayCache};
+use crate::auth::error::{AuthError, bad_proof};
+use crate::auth::token::unix_now;
+
+/// The `DPoP` request header.
+pub(crate) const DPOP: HeaderName = HeaderName::from_static("dpop");
+
+/// The `DPoP-Nonce` response header: the nonce the next proofs must carry.
+pub(crate) const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
+/// Proofs longer than this are refused unread.
+pub(crate) const MAX_PROOF_BYTES: usize = 8 * 1024;
+
+/// Which schemes the API accepts (`DPOP_MODE`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DpopMode {
+    /// Bearer and DPoP tokens, each with its own scheme.
+    #[default]
+    Allowed,
+    /// DPoP-bound tokens only, with the DPoP scheme.
+    Required,
+    /// Bearer tokens only; the DPoP scheme is refused.
+    Disabled,
+}
+
+impl FromStr for DpopMode {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, String> {
+        match raw {
+            "allowed" => Ok(Self::Allowed),
+            "required" => Ok(Self::Required),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err(format!("expected allowed, required or disabled, got {raw:?}")),
+        }
+    }
+}
+
+/// How DPoP proofs are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// Which schemes the API accepts.
+    pub mode: DpopMode,
+    /// How long ago a proof's `iat` may lie; also how long a proof is
+    /// remembered after its `iat`, and the step of server nonces.
+    pub iat_window: Duration,
+    /// How far ahead of now a proof's `iat` may lie (at most `iat_window`):
+    /// a proof is remembered until `iat` + `iat_window`, so for at most
+    /// `iat_window` + this.
+    pub iat_ahead: Duration,
+    /// Most proofs remembered at once, to refuse their replays.
+    pub replay_cache_size: usize,
+    /// Most proofs of one key remembered at once (at most
+    /// `replay_cache_size`): a key over it is refused, 429, and the others
+    /// keep their room.
+    pub replay_per_key: usize,
+    /// The URL the API is reached at from outside (behind a proxy): a
+    /// proof's `htu` must name it, followed by the request's path. Without
+    /// it, the URL comes from the request's `Host` header and the scheme the
+    /// request arrived on.
+    pub public_base_url: Option<Url>,
+    /// With a secret, proofs must carry a nonce this API issued (RFC 9449
+    /// section 9); every instance given the same secret accepts the others'.
+    pub nonce_secret: Option<NonceSecret>,
+}
+
+/// The secret server nonces are made with (`DPOP_NONCE_SECRET`); never
+/// shown by `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NonceSecret(pub String);
+
+impl std::fmt::Debug for NonceSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NonceSecret(..)")
+    }
+}
+
+impl Default for DpopSettings {
+    fn default() -> Self {
+        Self {
+            mode: DpopMode::Allowed,
+            iat_window: Duration::from_secs(60),
+            iat_ahead: Duration::from_secs(5),
+            replay_cache_size: 1_000_000,
+            replay_per_key: 10_000,
+            public_base_url: None,
+            nonce_secret: None,
+        }
+    }
+}
+
+/// Checks DPoP proofs, and remembers the ones it accepted.
+pub(crate) struct DpopVerifier {
+    mode: DpopMode,
+    window: u64,
+    /// How far ahead of now an `iat` may lie.
+    ahead: u64,
+    /// `PUBLIC_BASE_URL`, normalized, without a trailing slash.
+    base_url: Option<String>,
+    nonces: Option<Nonces>,
+    replays: ReplayCache,
+}
+
+/// The nonce a successful DPoP response hands the client for its next
+/// proofs (`DPoP-Nonce`), left in the request's extensions by the guard.
+#[derive(Debug, Clone)]
+pub(crate) struct NextNonce(pub(crate) HeaderValue);
+
+impl DpopVerifier {
+    /// A verifier as `settings` say.
+    pub(crate) fn new(settings: &DpopSettings) -> Self {
+        let window = settings.iat_window.as_secs();
+        let ahead = settings.iat_ahead.as_secs();
+        Self {
+            mode: settings.mode,
+            window,
+            ahead,
+            base_url: settings
+                .public_base_url
+                .as_ref()
+                .and_then(|url| normalize_url(url.as_str()))
+                .map(|url| url.trim_end_matches('/').to_owned()),
+            nonces: settings
+                .nonce_secret
+                .as_ref()
+                .map(|secret| Nonces::new(&secret.0, window)),
+            replays: ReplayCache::new(
+                settings.replay_cache_size,
+                settings.replay_per_key,
+                window + ahead,
+            ),
+        }
+    }
+
+    /// The nonce to hand a client for its next proofs, when the API issues
+    /// nonces.
+    pub(crate) fn next_nonce(&self) -> Option<NextNonce> {
+        let nonce = self.nonces.as_ref()?.issue(unix_now());
+        HeaderValue::from_str(&nonce).ok().map(NextNonce)
+    }
+
+    /// Which schemes the API accepts.
+    pub(crate) fn mode(&self) -> DpopMode {
+        self.mode
+    }
+
+    /// The request `req` as its proof must describe it: its method, and its
+    /// URL from `PUBLIC_BASE_URL` when set, else from its `Host` (or the
+    /// authority of an absolute request target) and the scheme it arrived
+    /// on; always with the request's own path, without its query.
+    pub(crate) fn target<'a>(&self, req: &'a HttpRequest) -> Result<Target<'a>, AuthError> {
+        let path = req.uri().path();
+        let raw = match &self.base_url {
+            Some(base) => format!("{base}{path}"),
+            None => {
+                let authority = match req.uri().authority() {
+                    Some(authority) => authority.as_str(),
+                    None => req
+                        .headers()
+                        .get(header::HOST)
+                        .and_then(|host| host.to_str().ok())
+                        .ok_or(AuthError::InvalidRequest(
+                            "no Host header to check the DPoP proof's htu against",
+                        ))?,
+                };
+                if authority.is_empty() || !authority.bytes().all(is_authority_byte) {
+                    return Err(AuthError::InvalidRequest("malformed Host header"));
+                }
+                let scheme = if req.app_config().secure() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{authority}{path}")
+            }
+        };
+        let url = normalize_url(&raw).ok_or(AuthError::InvalidRequest("malformed request URL"))?;
+        Ok(Target {
+            method: req.method().as_str(),
+            url,
+        })
+    }
+
+    /// Checks `proof` (the `DPoP` header's value) for a request to `target`
+    /// with `access_token`, whose `cnf.jkt` is `jkt`, and remembers it so
+    /// that it cannot be used again. RFC 9449 section 4.3's checks, plus the
+    /// binding of section 7.1: cheap ones first, the signature last but one,
+    /// the replay check last (so that only a proof that passed everything
+    /// else takes a place in the cache).
+    pub(crate) fn verify(
+        &self,
+        proof: &HeaderValue,
+        access_token: &str,
+        jkt: &str,
+        target: &Target<'_>,
+    ) -> Result<(), AuthError> {
+        if proof.len() > MAX_PROOF_BYTES {
+            return Err(bad_proof("DPoP proof too large"));
+        }
+        let proof = proof
+            .to_str()
+            .map_err(|_| bad_proof("DPoP proof is not visible ASCII"))?;
+        let now = unix_now();
+        let checked = check(
+            proof,
+            access_token,
+            target,
+            now,
+            self.window,
+            self.ahead,
+            self.nonces.as_ref(),
+        )?;
+        if checked.thumbprint != jkt {
+            // RFC 9449 section 7.1: the token is not bound to the proof's key.
+            return Err(AuthError::InvalidToken(
+                "the token is bound to another key than the DPoP proof's (cnf.jkt)".into(),
+            ));
+        }
+        checked.key.verify(checked.signing_input, &checked.signature)?;
+        match self.replays.remember(jkt, &checked.jti, checked.expires, now) {
+            Remembered::New => Ok(()),
+            Remembered::Seen => Err(bad_proof("DPoP proof replayed (jti already used)")),
+            // Every proof of the key is forgotten by then: the latest one
+            // expires at most window + ahead after now, and leaves the
+            // second after.
+            Remembered::OverShare => Err(AuthError::KeyOverReplayShare {
+                retry_after: Duration::from_secs(self.window + self.ahead + 1),
+            }),
+            Remembered::Full => Err(AuthError::TooManyProofs),
+        }
+    }
+}
+
+/// The request's one `DPoP` header: none, two, or one over
+/// [`MAX_PROOF_BYTES`] is refused (RFC 9449 section 4.3, check 1).
+pub(crate) fn proof_header(headers: &HeaderMap) -> Result<&HeaderValue, AuthError> {
+    let mut values = headers.get_all(DPOP);
+    let proof = values
+        .next()
+        .ok_or_else(|| bad_proof("the DPoP scheme needs a DPoP proof header"))?;
+    if values.next().is_some() {
+        return Err(bad_proof("more than one DPoP header"));
+    }
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err(bad_proof("DPoP proof too large"));
+    }
+    Ok(proof)
+}
+
+/// The bytes of a `Host` value: a host name, an IPv4 or a bracketed IPv6
+/// address, and a port. Anything else (a `/`, `@`, `?`...) would change the
+/// URL built from it.
+fn is_authority_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~' | b':' | b'[' | b']' | b'%')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_exactly() {
+        assert_eq!("required".parse(), Ok(DpopMode::Required));
+        assert!("Required".parse::<DpopMode>().is_err());
+        assert!("on".parse::<DpopMode>().is_err());
+    }
+}
