@@ -6,7 +6,7 @@
 //!
 //! The server is actix-web's `HttpServer` taken apart (actix-server's
 //! listener, actix-http's HTTP/1.1 service, the app), so that each accepted
-//! stream can be wrapped in [`TimedStream`] before actix-http reads it.
+//! stream can be wrapped in `TimedStream` before actix-http reads it.
 
 mod framing;
 mod timed;

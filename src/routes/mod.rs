@@ -1,7 +1,7 @@
 //! The HTTP surface: which routes exist and which permission class guards
-//! each. Handlers only answer; guarding is declared here, in [`declare`],
+//! each. Handlers only answer; guarding is declared here, in `declare`,
 //! the one list of routes: [`configure`] registers it with actix-web, and
-//! [`table`] hands it to what the API publishes about itself (the OpenAPI
+//! `table` hands it to what the API publishes about itself (the OpenAPI
 //! document, the protected resource metadata), which therefore cannot
 //! disagree with what is served.
 

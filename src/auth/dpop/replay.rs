@@ -2,7 +2,7 @@
 //! as its `iat` keeps it acceptable, so that it cannot be used twice. It
 //! lives in memory, with a bounded share for each key: each instance of the
 //! API remembers the proofs it accepted, not those another accepted (see
-//! README, "DPoP").
+//! docs/dpop.md).
 
 use std::collections::{HashMap, hash_map};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -10,7 +10,7 @@ use crate::auth::keys::http::HttpSource;
 use crate::auth::keys::store::{KeyStore, KeyStoreSettings};
 
 /// The key stores of the trusted issuers, in the configured order.
-pub struct IssuerKeys {
+pub(crate) struct IssuerKeys {
     issuers: Vec<(String, Arc<KeyStore>)>,
 }
 
@@ -46,14 +46,14 @@ impl IssuerKeys {
     }
 
     /// Each issuer with its store.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Arc<KeyStore>)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&str, &Arc<KeyStore>)> {
         self.issuers
             .iter()
             .map(|(issuer, store)| (issuer.as_str(), store))
     }
 
     /// True when every issuer's keys are usable.
-    pub fn all_ready(&self) -> bool {
+    pub(crate) fn all_ready(&self) -> bool {
         self.issuers.iter().all(|(_, store)| store.is_ready())
     }
 }

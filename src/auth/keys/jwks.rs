@@ -22,7 +22,7 @@ pub(crate) struct NotAKeySet(#[from] serde_json::Error);
 
 /// A usable key, with the components it was built from: two keys published
 /// under one `kid` are the same key only if these match.
-pub struct PublishedKey {
+pub(crate) struct PublishedKey {
     /// What signatures are checked with.
     pub(crate) verifier: Rs256Key,
     modulus: Vec<u8>,

@@ -9,9 +9,10 @@ mod parsed;
 mod store;
 
 pub(crate) use http::is_loopback;
-pub use issuers::IssuerKeys;
-pub use jwks::PublishedKey;
+pub(crate) use issuers::IssuerKeys;
+pub(crate) use jwks::PublishedKey;
 pub(crate) use store::KeyError;
+pub(crate) use store::KeyStore;
+pub use store::KeyStoreSettings;
 #[cfg(any(test, feature = "test-support"))]
 pub(crate) use store::Unreachable;
-pub use store::{KeyStore, KeyStoreSettings};

@@ -133,7 +133,7 @@ struct State {
 }
 
 /// Cached verification keys of one issuer.
-pub struct KeyStore {
+pub(crate) struct KeyStore {
     source: Box<dyn KeySource>,
     settings: KeyStoreSettings,
     state: RwLock<State>,
@@ -312,7 +312,7 @@ impl KeyStore {
 
     /// True while usable keys are held (loaded, and not failing for longer
     /// than `max_stale`).
-    pub fn is_ready(&self) -> bool {
+    pub(crate) fn is_ready(&self) -> bool {
         self.read().fetched_at.is_some() && self.millis() <= self.usable_until_ms.load(Ordering::Acquire)
     }
 
