@@ -15,7 +15,7 @@ use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 
 use crate::auth::dpop::{DPOP, DPOP_NONCE, DpopVerifier, NextNonce};
 use crate::auth::validator::TokenValidator;
-use crate::auth::{AuthenticatedUser, IssuerKeys};
+use crate::auth::{AuthenticatedUser, IssuerKeys, PublicUrl};
 use crate::config::Settings;
 use crate::connection;
 use crate::db::{self, DbError};
@@ -114,9 +114,13 @@ impl Application {
             source,
         };
         let port = listener.local_addr().map_err(bind_error)?.port();
+        let public_url = web::Data::new(PublicUrl::new(
+            settings.public_base_url.as_ref(),
+            &settings.host,
+            port,
+        ));
         let docs = web::Data::new(Docs::new(
             &settings,
-            port,
             &routes::table(),
             dev.as_ref().map(|dev| &dev.tokens[..]),
         ));
@@ -131,6 +135,7 @@ impl Application {
                 .app_data(users.clone())
                 .app_data(keys.clone())
                 .app_data(docs.clone())
+                .app_data(public_url.clone())
                 .configure(routes::configure)
                 .configure(|cfg| {
                     if let Some(dev_issuer) = &dev_issuer {
@@ -178,7 +183,10 @@ impl Application {
         for (_, store) in refreshed.iter() {
             tokio::spawn(Arc::clone(store).keep_fresh());
         }
-        log::info!("listening on http://{}:{port}", settings.host);
+        log::info!(
+            "listening on http://{}",
+            connection::host_port(&settings.host, port)
+        );
         Ok(Self {
             port,
             server,
@@ -264,10 +272,6 @@ async fn no_store_when_authenticated(
 
 /// Binds `host:port` (port 0 picks a free one).
 pub fn bind(host: &str, port: u16) -> Result<TcpListener, StartupError> {
-    let address = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
+    let address = connection::host_port(host, port);
     TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })
 }

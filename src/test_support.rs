@@ -3,10 +3,11 @@
 
 use actix_web::http::header::{HeaderMap, HeaderValue};
 
-use crate::auth::dpop::{DpopVerifier, Target, normalize_url};
+use crate::auth::dpop::{DpopVerifier, Target};
 use crate::auth::guard::dpop_bound;
 use crate::auth::keys::jwks::parse_key_set;
 use crate::auth::keys::{IssuerKeys, KeyStore, Unreachable};
+use crate::auth::normalize_url;
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthError, Principal};
 use crate::config::Settings;

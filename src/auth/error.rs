@@ -16,12 +16,11 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::auth::token::Scheme;
+use actix_web_httpauth::headers::www_authenticate::WwwAuthenticate;
+
+use crate::auth::challenge::{Challenges, WwwChallenges};
 use crate::metrics::{METRICS, Outcome};
 use crate::telemetry::RequestId;
-
-/// The `realm` every challenge names.
-const REALM: &str = "api";
 
 /// A refused request. Descriptions say what failed and never echo the token.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -193,42 +192,28 @@ impl AuthError {
         }
     }
 
-    /// The `WWW-Authenticate` value: one challenge per scheme `challenges`
-    /// offers, auth-params separated by commas (RFC 7235), the error in the
-    /// challenge of the scheme the client used.
-    fn challenge(&self, challenges: &Challenges) -> String {
-        let mut error = String::new();
-        if let Some(code) = self.code() {
-            error.push_str(&format!(", error=\"{code}\""));
-            error.push_str(&format!(
-                ", error_description=\"{}\"",
-                quotable(&self.description())
-            ));
-        }
+    /// The auth-params the error adds to the challenge of the scheme the
+    /// client used (RFC 6750 section 3): the code, the description and,
+    /// for a 403, the permissions that would do.
+    fn challenge_params(&self) -> Vec<(&'static str, String)> {
+        let Some(code) = self.code() else {
+            return Vec::new();
+        };
+        let mut params = vec![
+            ("error", code.to_owned()),
+            ("error_description", self.description()),
+        ];
         if let AuthError::InsufficientScope { required, .. } = self
             && !required.is_empty()
         {
-            error.push_str(&format!(", scope=\"{}\"", quotable(required)));
+            params.push(("scope", required.clone()));
         }
-        let carrier = challenges.carrier();
-        let mut challenge = String::new();
-        if challenges.bearer {
-            challenge.push_str(&format!("Bearer realm=\"{REALM}\""));
-            if carrier == Scheme::Bearer {
-                challenge.push_str(&error);
-            }
-        }
-        if let Some(algs) = challenges.dpop_algs {
-            if !challenge.is_empty() {
-                challenge.push_str(", ");
-            }
-            challenge.push_str(&format!("DPoP realm=\"{REALM}\""));
-            if carrier == Scheme::Dpop {
-                challenge.push_str(&error);
-            }
-            challenge.push_str(&format!(", algs=\"{algs}\""));
-        }
-        challenge
+        params
+    }
+
+    /// The `WWW-Authenticate` value, as `challenges` write it.
+    fn challenge(&self, challenges: &Challenges) -> WwwChallenges {
+        challenges.written(self.challenge_params())
     }
 
     /// The response to this refusal, challenging as `challenges` says.
@@ -258,57 +243,14 @@ impl AuthError {
             }
             AuthError::Misconfigured(_) => {}
             AuthError::UseDpopNonce(nonce) => {
-                response.insert_header((header::WWW_AUTHENTICATE, self.challenge(challenges)));
+                response.insert_header(WwwAuthenticate(self.challenge(challenges)));
                 response.insert_header(("DPoP-Nonce", nonce.as_str()));
             }
             _ => {
-                response.insert_header((header::WWW_AUTHENTICATE, self.challenge(challenges)));
+                response.insert_header(WwwAuthenticate(self.challenge(challenges)));
             }
         }
         response.json(body)
-    }
-}
-
-/// Which challenges a refusal carries: the schemes the API accepts
-/// (`DPOP_MODE`), and the scheme the client used, whose challenge carries
-/// the error (RFC 9449 section 7.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Challenges {
-    /// A `Bearer` challenge.
-    bearer: bool,
-    /// A `DPoP` challenge, announcing these `algs`.
-    dpop_algs: Option<&'static str>,
-    /// The scheme of the request's `Authorization` header, if a known one.
-    used: Option<Scheme>,
-}
-
-impl Challenges {
-    /// A `Bearer` challenge only: an API that accepts bearer tokens alone.
-    pub(crate) const BEARER: Self = Self {
-        bearer: true,
-        dpop_algs: None,
-        used: None,
-    };
-
-    /// A `Bearer` challenge if `bearer`, a `DPoP` one announcing
-    /// `dpop_algs` if given; `used` is the scheme the client used.
-    pub(crate) fn new(bearer: bool, dpop_algs: Option<&'static str>, used: Option<Scheme>) -> Self {
-        Self {
-            bearer,
-            dpop_algs,
-            used,
-        }
-    }
-
-    /// The challenge that carries the error: the one of the scheme the
-    /// client used when the API offers it, else the first offered.
-    fn carrier(&self) -> Scheme {
-        match self.used {
-            Some(Scheme::Dpop) if self.dpop_algs.is_some() => Scheme::Dpop,
-            Some(Scheme::Bearer) if self.bearer => Scheme::Bearer,
-            _ if self.bearer => Scheme::Bearer,
-            _ => Scheme::Dpop,
-        }
     }
 }
 
@@ -346,44 +288,6 @@ fn insufficient(required: &str, conditions: &[String], advice: &Option<&'static 
         .join("; ")
 }
 
-/// `value` (one or more challenges, as [`AuthError`] writes them) with RFC
-/// 9728's `resource_metadata` parameter added to each challenge: where a
-/// client finds the protected resource metadata, and from it the
-/// authorization server to get a token from.
-pub(crate) fn with_resource_metadata(value: &str, url: &str) -> String {
-    let parameter = format!(", resource_metadata=\"{}\"", quotable(url));
-    // Every challenge written here starts with its scheme and `realm`.
-    let mut out = String::new();
-    let mut rest = value;
-    while let Some(next) = [", Bearer realm=", ", DPoP realm="]
-        .iter()
-        .filter_map(|start| rest.find(start))
-        .min()
-    {
-        out.push_str(&rest[..next]);
-        out.push_str(&parameter);
-        rest = &rest[next..];
-        out.push_str(&rest[..2]);
-        rest = &rest[2..];
-    }
-    out.push_str(rest);
-    out.push_str(&parameter);
-    out
-}
-
-/// Keeps only the characters RFC 6750 allows inside a quoted attribute.
-fn quotable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect()
-}
-
 /// Answered on its own (outside the guard, which sends a [`Refusal`]), a
 /// refusal challenges for `Bearer` alone.
 impl ResponseError for AuthError {
@@ -411,17 +315,20 @@ impl ResponseError for AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::token::Scheme;
 
     const BEARER: Challenges = Challenges::BEARER;
 
     #[test]
     fn challenges_follow_rfc_6750() {
         assert_eq!(
-            AuthError::MissingCredentials.challenge(&BEARER),
+            AuthError::MissingCredentials.challenge(&BEARER).to_string(),
             r#"Bearer realm="api""#
         );
         assert_eq!(
-            AuthError::InvalidToken("token expired".into()).challenge(&BEARER),
+            AuthError::InvalidToken("token expired".into())
+                .challenge(&BEARER)
+                .to_string(),
             r#"Bearer realm="api", error="invalid_token", error_description="token expired""#
         );
         assert_eq!(
@@ -430,7 +337,8 @@ mod tests {
                 conditions: Vec::new(),
                 advice: None,
             }
-            .challenge(&BEARER),
+            .challenge(&BEARER)
+            .to_string(),
             r#"Bearer realm="api", error="insufficient_scope", error_description="requires permission: read:messages", scope="read:messages""#
         );
     }
@@ -439,29 +347,29 @@ mod tests {
     fn the_error_goes_in_the_challenge_of_the_scheme_used() {
         let both = |used| Challenges::new(true, Some("ES256 RS256"), used);
         assert_eq!(
-            AuthError::MissingCredentials.challenge(&both(None)),
+            AuthError::MissingCredentials.challenge(&both(None)).to_string(),
             r#"Bearer realm="api", DPoP realm="api", algs="ES256 RS256""#
         );
         let proof = AuthError::InvalidDpopProof("htm mismatch".into());
         assert_eq!(
-            proof.challenge(&both(Some(Scheme::Dpop))),
+            proof.challenge(&both(Some(Scheme::Dpop))).to_string(),
             r#"Bearer realm="api", DPoP realm="api", error="invalid_dpop_proof", error_description="htm mismatch", algs="ES256 RS256""#
         );
         let token = AuthError::InvalidToken("expired".into());
         assert_eq!(
-            token.challenge(&both(Some(Scheme::Bearer))),
+            token.challenge(&both(Some(Scheme::Bearer))).to_string(),
             r#"Bearer realm="api", error="invalid_token", error_description="expired", DPoP realm="api", algs="ES256 RS256""#
         );
         // DPoP only: a Bearer request's error goes in the one challenge there is.
         let dpop_only = Challenges::new(false, Some("ES256"), Some(Scheme::Bearer));
         assert_eq!(
-            token.challenge(&dpop_only),
+            token.challenge(&dpop_only).to_string(),
             r#"DPoP realm="api", error="invalid_token", error_description="expired", algs="ES256""#
         );
         // Bearer only: so does a DPoP request's.
         let bearer_only = Challenges::new(true, None, Some(Scheme::Dpop));
         assert_eq!(
-            token.challenge(&bearer_only),
+            token.challenge(&bearer_only).to_string(),
             r#"Bearer realm="api", error="invalid_token", error_description="expired""#
         );
     }
@@ -480,26 +388,5 @@ mod tests {
         assert!(headers.get(header::WWW_AUTHENTICATE).is_none());
         assert_eq!(error.outcome(), Outcome::too_many_requests);
         assert_ne!(AuthError::TooManyProofs.outcome(), Outcome::too_many_requests);
-    }
-
-    #[test]
-    fn quoted_values_cannot_break_the_header() {
-        assert_eq!(quotable("a\"b\\c\né"), "a?b?c??");
-    }
-
-    #[test]
-    fn resource_metadata_goes_in_every_challenge() {
-        assert_eq!(quotable("a\"b\\c\né"), "a?b?c??");
-        assert_eq!(
-            with_resource_metadata(r#"Bearer realm="api""#, "http://h/\"x"),
-            r#"Bearer realm="api", resource_metadata="http://h/?x""#
-        );
-        assert_eq!(
-            with_resource_metadata(
-                r#"Bearer realm="api", error="invalid_token", DPoP realm="api", algs="ES256""#,
-                "https://api/m"
-            ),
-            r#"Bearer realm="api", error="invalid_token", resource_metadata="https://api/m", DPoP realm="api", algs="ES256", resource_metadata="https://api/m""#
-        );
     }
 }

@@ -5,7 +5,8 @@
 //! applies the class, and asks the users store for the caller's row. Only
 //! then does the handler run, with the caller at hand as an
 //! [`AuthenticatedUser`]. Every refusal is answered here, with the
-//! challenges of the schemes the API accepts.
+//! challenges of the schemes the API accepts, each pointing to the
+//! protected resource metadata.
 //!
 //! ```
 //! use actix_auth0_api::auth::{HasPermission, IsAuthenticated, Permission, require};
@@ -35,9 +36,11 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::auth::bearer::{Credentials, scheme_of, split_authorization};
 use crate::auth::cache::VerifiedToken;
+use crate::auth::challenge::Challenges;
 use crate::auth::dpop::{self, DPOP, DpopMode, DpopVerifier, Target};
-use crate::auth::error::{AuthError, Challenges, Refusal};
+use crate::auth::error::{AuthError, Refusal};
 use crate::auth::permission::{IsAuthenticated, Permission};
+use crate::auth::public_url::PublicUrl;
 use crate::auth::token::{Principal, Scheme};
 use crate::auth::validator::TokenValidator;
 use crate::metrics::{METRICS, Outcome};
@@ -163,7 +166,10 @@ async fn authenticate(
                     ));
                 }
                 let proof = dpop::proof_header(req.headers())?;
-                let target = dpop.target(req)?;
+                let public_url = req
+                    .app_data::<web::Data<PublicUrl>>()
+                    .ok_or(AuthError::Misconfigured("no PublicUrl in the app data"))?;
+                let target = dpop::target(req, public_url)?;
                 let token = Box::pin(dpop_bound(validator, dpop, token, proof, &target)).await?;
                 if let Some(nonce) = dpop.next_nonce() {
                     req.extensions_mut().insert(nonce);
@@ -196,14 +202,15 @@ async fn authenticate(
     outcome.map_err(|error| {
         error.log(req);
         let mode = dpop.map_or(DpopMode::Disabled, |dpop| dpop.mode());
-        Refusal {
-            error,
-            challenges: Challenges::new(
-                mode != DpopMode::Required,
-                (mode != DpopMode::Disabled).then_some(dpop::ALGORITHMS),
-                scheme_of(req.headers()),
-            ),
+        let mut challenges = Challenges::new(
+            mode != DpopMode::Required,
+            (mode != DpopMode::Disabled).then_some(dpop::ALGORITHMS),
+            scheme_of(req.headers()),
+        );
+        if let Some(public_url) = req.app_data::<web::Data<PublicUrl>>() {
+            challenges = challenges.pointing_to(public_url.resource_metadata(req));
         }
+        Refusal { error, challenges }
     })
 }
 

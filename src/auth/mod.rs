@@ -12,6 +12,7 @@
 
 mod bearer;
 mod cache;
+mod challenge;
 mod claim_guard;
 pub(crate) mod dpop;
 mod error;
@@ -19,6 +20,7 @@ pub(crate) mod guard;
 mod jose;
 pub(crate) mod keys;
 mod permission;
+mod public_url;
 mod token;
 pub(crate) mod validator;
 
@@ -26,13 +28,17 @@ pub(crate) mod validator;
 pub(crate) use bearer::bearer_token;
 pub use bearer::{BearerToken, Credentials};
 pub use cache::VerifiedToken;
+pub use challenge::Challenges;
 pub use claim_guard::{ClaimCheck, ClaimEquals, ClaimIncludes};
 pub use dpop::{DpopMode, DpopSettings, NonceSecret};
-pub use error::{AuthError, Challenges, Refusal};
-pub(crate) use error::{ErrorBody, with_resource_metadata};
+pub(crate) use error::ErrorBody;
+pub use error::{AuthError, Refusal};
 pub use guard::{AuthenticatedUser, MaybeAuthenticated, require};
 pub(crate) use keys::IssuerKeys;
 pub use keys::KeyStoreSettings;
 pub use permission::{AllOf, AnyOf, Denied, HasPermission, IsAuthenticated, Permission};
+#[cfg(feature = "test-support")]
+pub(crate) use public_url::normalize_url;
+pub(crate) use public_url::{PublicUrl, RESOURCE_METADATA_PATH};
 pub use token::{Claims, Principal, Scheme};
 pub use validator::{PermissionsFrom, ValidationSettings};

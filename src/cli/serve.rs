@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use actix_auth0_api::app::{self, Application};
 use actix_auth0_api::auth::{DpopMode, PermissionsFrom};
 use actix_auth0_api::config::{ConfigError, Settings};
+use actix_auth0_api::connection::host_port;
 use actix_auth0_api::dev::{DEFAULT_DATA_DIR, DEV_AUDIENCE, DevIssuer, DevMode, ExampleToken};
 use anyhow::Context;
 use clap::Args;
@@ -52,11 +53,7 @@ pub(super) fn dev_settings() -> Result<Settings, ConfigError> {
 
 /// The development issuer's identifier for the API at `host:port`.
 pub(super) fn dev_issuer_url(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("http://[{host}]:{port}/")
-    } else {
-        format!("http://{host}:{port}/")
-    }
+    format!("http://{}/", host_port(host, port))
 }
 
 pub(super) async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {

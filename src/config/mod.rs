@@ -46,9 +46,9 @@ pub struct Settings {
     pub port: u16,
     /// The one browser origin CORS allows.
     pub client_origin_url: String,
-    /// The URL clients reach this server at (`PUBLIC_BASE_URL`), without a
-    /// trailing slash; `None`: taken from each request's `Host`.
-    pub public_base_url: Option<String>,
+    /// The URL clients reach this server at (`PUBLIC_BASE_URL`); `None`:
+    /// taken from each request's `Host`.
+    pub public_base_url: Option<Url>,
     /// How often a known user's `last_seen_at` is written, at most.
     pub last_seen_interval: Duration,
     /// HTTP worker threads; `None`: one per CPU core, as actix-web counts them
@@ -113,7 +113,7 @@ impl Settings {
             validation,
             jwks_url,
             keys: key_store_settings(&vars)?,
-            dpop: dpop_settings(&vars, public_base_url.clone())?,
+            dpop: dpop_settings(&vars)?,
             database: database_settings(&vars)?,
             host: vars.get("HOST", "127.0.0.1".to_owned(), |raw| Ok(raw.to_owned()))?,
             port: vars.get("PORT", 6060, |raw| {
@@ -121,8 +121,7 @@ impl Settings {
                     .map_err(|_| format!("expected a port number 0-65535, got {raw:?}"))
             })?,
             client_origin_url: vars.get("CLIENT_ORIGIN_URL", "http://localhost:4040".to_owned(), origin)?,
-            // Route paths are appended to it: kept without its trailing slash.
-            public_base_url: public_base_url.map(|url| url.as_str().trim_end_matches('/').to_owned()),
+            public_base_url,
             last_seen_interval: vars.get("LAST_SEEN_INTERVAL_SECS", Duration::from_secs(300), secs)?,
             // actix-server refuses (panics on) more than 512 workers.
             workers: vars.get("WORKERS", None, |raw| {
@@ -195,10 +194,7 @@ fn key_store_settings<F: Fn(&str) -> Option<String>>(
     Ok(settings)
 }
 
-fn dpop_settings<F: Fn(&str) -> Option<String>>(
-    vars: &Variables<F>,
-    public_base_url: Option<Url>,
-) -> Result<DpopSettings, ConfigError> {
+fn dpop_settings<F: Fn(&str) -> Option<String>>(vars: &Variables<F>) -> Result<DpopSettings, ConfigError> {
     let defaults = DpopSettings::default();
     let iat_window = vars.get("DPOP_IAT_WINDOW_SECS", defaults.iat_window, |raw| {
         number_in(raw, 1..=MAX_LEEWAY.as_secs(), "a number of seconds").map(Duration::from_secs)
@@ -238,7 +234,6 @@ fn dpop_settings<F: Fn(&str) -> Option<String>>(
                     })
             },
         )?,
-        public_base_url,
         nonce_secret: vars.get("DPOP_NONCE_SECRET", None, |raw| {
             if raw.len() < 32 {
                 Err("expected a secret of at least 32 bytes (e.g. `openssl rand -base64 32`)".into())

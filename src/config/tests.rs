@@ -2,6 +2,7 @@
 //! with one line, and the lists (`--help`, docs/configuration.md) kept true.
 
 use super::*;
+use crate::auth::PublicUrl;
 
 use std::collections::HashMap;
 
@@ -294,8 +295,15 @@ fn dpop_settings_default_to_allowed_and_read_a_base_url() {
     ]);
     assert_eq!(set.mode, crate::auth::DpopMode::Required);
     assert_eq!(set.iat_window, Duration::from_secs(30));
+    let public_base_url = settings(&[
+        ("AUTH0_DOMAIN", "t.auth0.com"),
+        ("AUTH0_AUDIENCE", "a"),
+        ("PUBLIC_BASE_URL", "https://api.example.com/v1/"),
+    ])
+    .unwrap()
+    .public_base_url;
     assert_eq!(
-        set.public_base_url.map(String::from).as_deref(),
+        public_base_url.map(String::from).as_deref(),
         Some("https://api.example.com/v1/")
     );
     assert_eq!(defaults.iat_ahead, Duration::from_secs(5));
@@ -377,15 +385,19 @@ fn the_client_origin_is_kept_as_browsers_send_it() {
 }
 
 #[test]
-fn the_public_base_url_is_kept_without_its_trailing_slash() {
+fn the_public_base_url_is_used_without_its_trailing_slash() {
     let base = |raw: &str| {
-        settings(&[
+        let url = settings(&[
             ("AUTH0_DOMAIN", "t.auth0.com"),
             ("AUTH0_AUDIENCE", "a"),
             ("PUBLIC_BASE_URL", raw),
         ])
         .unwrap()
-        .public_base_url
+        .public_base_url;
+        match PublicUrl::new(url.as_ref(), "127.0.0.1", 6060) {
+            PublicUrl::Configured(base) => Some(base),
+            PublicUrl::FromRequest { .. } => None,
+        }
     };
     assert_eq!(
         base("https://API.example.com/").as_deref(),

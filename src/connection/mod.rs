@@ -137,3 +137,13 @@ fn warn_above_open_file_limit(connections: usize) {
         );
     }
 }
+
+/// `host:port` as a socket address or URL authority names it: an IPv6
+/// address in brackets.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}

@@ -1,31 +1,24 @@
 //! Every answer the app makes is JSON, including the ones actix-web's
 //! routing and CORS make by themselves (404, 405, CORS refusals). Requests
 //! too malformed to reach the app (a broken request line, headers over the
-//! size limit) get actix-http's bare status line. Error answers are also
-//! where refusals get what depends on the request: the address of the
-//! protected resource metadata in their challenge.
+//! size limit) get actix-http's bare status line.
 
+use actix_web::Result;
 use actix_web::body::EitherBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers};
-use actix_web::{Result, web};
 use serde_json::json;
 
-use crate::auth::with_resource_metadata;
-use crate::routes::docs::Docs;
-
-/// Middleware completing every error response: a challenge names the
-/// protected resource metadata (RFC 9728 section 5.1), a 405 says which
-/// methods work, and a response without a JSON body gets one:
+/// Middleware completing every error response: a 405 says which methods
+/// work, and a response without a JSON body gets one:
 /// `{"message": "<reason phrase>"}`. It runs on error responses only.
 pub(crate) fn json_error_bodies<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(complete_error)
 }
 
 fn complete_error<B>(mut response: ServiceResponse<B>) -> Result<ErrorHandlerResponse<B>> {
-    point_challenge_to_metadata(&mut response);
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         // Every route of the API answers GET and HEAD, and only those.
         response
@@ -50,29 +43,4 @@ fn complete_error<B>(mut response: ServiceResponse<B>) -> Result<ErrorHandlerRes
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(request, http_response).map_body(|_, body| EitherBody::right(body)),
     ))
-}
-
-/// Adds `resource_metadata` to each `WWW-Authenticate` challenge, with the
-/// metadata's address as this request's client reaches it.
-fn point_challenge_to_metadata<B>(response: &mut ServiceResponse<B>) {
-    if !response.headers().contains_key(header::WWW_AUTHENTICATE) {
-        return;
-    }
-    let Some(docs) = response.request().app_data::<web::Data<Docs>>() else {
-        return;
-    };
-    let url = docs.metadata_url(response.request());
-    let challenges: Vec<HeaderValue> = response
-        .headers()
-        .get_all(header::WWW_AUTHENTICATE)
-        .filter_map(|challenge| {
-            let challenge = challenge.to_str().ok()?;
-            HeaderValue::from_str(&with_resource_metadata(challenge, &url)).ok()
-        })
-        .collect();
-    let headers = response.headers_mut();
-    headers.remove(header::WWW_AUTHENTICATE);
-    for challenge in challenges {
-        headers.append(header::WWW_AUTHENTICATE, challenge);
-    }
 }

@@ -17,7 +17,7 @@ mod verbs;
 
 use actix_web::{FromRequest, Handler, Responder, web};
 
-use crate::auth::{HasPermission, IsAuthenticated, Permission, require};
+use crate::auth::{HasPermission, IsAuthenticated, Permission, RESOURCE_METADATA_PATH, require};
 
 pub(crate) use docs::Docs;
 pub(crate) use fallback::json_error_bodies;
@@ -79,7 +79,7 @@ fn declare(routes: &mut impl Routes) {
     routes.public("/openapi.json", docs::OPENAPI, docs::openapi_json);
     routes.public("/docs", docs::PAGE, docs::page);
     routes.public(
-        docs::METADATA_PATH,
+        RESOURCE_METADATA_PATH,
         docs::METADATA,
         docs::protected_resource_metadata,
     );

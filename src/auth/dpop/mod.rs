@@ -23,19 +23,19 @@ mod proof;
 mod replay;
 
 pub(crate) use key::ALGORITHMS;
-pub(crate) use proof::{Target, normalize_url};
+pub(crate) use proof::Target;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use url::Url;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::auth::dpop::nonces::Nonces;
 use crate::auth::dpop::proof::check;
 use crate::auth::dpop::replay::{Remembered, ReplayCache};
 use crate::auth::error::{AuthError, bad_proof};
+use crate::auth::public_url::{PublicUrl, UrlError};
 use crate::auth::token::unix_now;
 
 /// The `DPoP` request header.
@@ -90,11 +90,6 @@ pub struct DpopSettings {
     /// `replay_cache_size`): a key over it is refused, 429, and the others
     /// keep their room.
     pub replay_per_key: usize,
-    /// The URL the API is reached at from outside (behind a proxy): a
-    /// proof's `htu` must name it, followed by the request's path. Without
-    /// it, the URL comes from the request's `Host` header and the scheme the
-    /// request arrived on.
-    pub public_base_url: Option<Url>,
     /// With a secret, proofs must carry a nonce this API issued (RFC 9449
     /// section 9); every instance given the same secret accepts the others'.
     pub nonce_secret: Option<NonceSecret>,
@@ -119,7 +114,6 @@ impl Default for DpopSettings {
             iat_ahead: Duration::from_secs(5),
             replay_cache_size: 1_000_000,
             replay_per_key: 10_000,
-            public_base_url: None,
             nonce_secret: None,
         }
     }
@@ -131,8 +125,6 @@ pub(crate) struct DpopVerifier {
     window: u64,
     /// How far ahead of now an `iat` may lie.
     ahead: u64,
-    /// `PUBLIC_BASE_URL`, normalized, without a trailing slash.
-    base_url: Option<String>,
     nonces: Option<Nonces>,
     replays: ReplayCache,
 }
@@ -151,11 +143,6 @@ impl DpopVerifier {
             mode: settings.mode,
             window,
             ahead,
-            base_url: settings
-                .public_base_url
-                .as_ref()
-                .and_then(|url| normalize_url(url.as_str()))
-                .map(|url| url.trim_end_matches('/').to_owned()),
             nonces: settings
                 .nonce_secret
                 .as_ref()
@@ -178,43 +165,6 @@ impl DpopVerifier {
     /// Which schemes the API accepts.
     pub(crate) fn mode(&self) -> DpopMode {
         self.mode
-    }
-
-    /// The request `req` as its proof must describe it: its method, and its
-    /// URL from `PUBLIC_BASE_URL` when set, else from its `Host` (or the
-    /// authority of an absolute request target) and the scheme it arrived
-    /// on; always with the request's own path, without its query.
-    pub(crate) fn target<'a>(&self, req: &'a HttpRequest) -> Result<Target<'a>, AuthError> {
-        let path = req.uri().path();
-        let raw = match &self.base_url {
-            Some(base) => format!("{base}{path}"),
-            None => {
-                let authority = match req.uri().authority() {
-                    Some(authority) => authority.as_str(),
-                    None => req
-                        .headers()
-                        .get(header::HOST)
-                        .and_then(|host| host.to_str().ok())
-                        .ok_or(AuthError::InvalidRequest(
-                            "no Host header to check the DPoP proof's htu against",
-                        ))?,
-                };
-                if authority.is_empty() || !authority.bytes().all(is_authority_byte) {
-                    return Err(AuthError::InvalidRequest("malformed Host header"));
-                }
-                let scheme = if req.app_config().secure() {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{authority}{path}")
-            }
-        };
-        let url = normalize_url(&raw).ok_or(AuthError::InvalidRequest("malformed request URL"))?;
-        Ok(Target {
-            method: req.method().as_str(),
-            url,
-        })
     }
 
     /// Checks `proof` (the `DPoP` header's value) for a request to `target`
@@ -283,11 +233,21 @@ pub(crate) fn proof_header(headers: &HeaderMap) -> Result<&HeaderValue, AuthErro
     Ok(proof)
 }
 
-/// The bytes of a `Host` value: a host name, an IPv4 or a bracketed IPv6
-/// address, and a port. Anything else (a `/`, `@`, `?`...) would change the
-/// URL built from it.
-fn is_authority_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b'_' | b'~' | b':' | b'[' | b']' | b'%')
+/// The request `req` as its proof must describe it: its method, and its
+/// URL as its client reached it (`PUBLIC_BASE_URL` when set, else from the
+/// scheme it arrived on and its `Host`), without its query.
+pub(crate) fn target<'a>(req: &'a HttpRequest, public_url: &PublicUrl) -> Result<Target<'a>, AuthError> {
+    let url = public_url.request_url(req).map_err(|error| {
+        AuthError::InvalidRequest(match error {
+            UrlError::NoHost => "no Host header to check the DPoP proof's htu against",
+            UrlError::MalformedHost => "malformed Host header",
+            UrlError::MalformedUrl => "malformed request URL",
+        })
+    })?;
+    Ok(Target {
+        method: req.method().as_str(),
+        url,
+    })
 }
 
 #[cfg(test)]

@@ -3,21 +3,18 @@
 //! signed with (`jwk`) and whose claims name the request it was made for
 //! (`htm`, `htu`), when (`iat`), a unique id (`jti`), the hash of the
 //! access token it goes with (`ath`) and, when the API issues them, a
-//! server nonce. Also the request a proof must describe ([`Target`]), and
-//! how a URL is normalized to be compared with `htu`.
-
-use std::fmt::Write as _;
+//! server nonce. Also the request a proof must describe ([`Target`]).
 
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use url::Url;
 
 use crate::auth::dpop::key::{Jwk, ProofKey, proof_key};
 use crate::auth::dpop::nonces::Nonces;
 use crate::auth::error::{AuthError, bad_proof};
 use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
+use crate::auth::public_url::normalize_url;
 
 /// The request a proof must describe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,50 +23,6 @@ pub(crate) struct Target<'a> {
     pub(crate) method: &'a str,
     /// Its URL without query and fragment, normalized (`htu`).
     pub(crate) url: String,
-}
-
-/// `raw` as a proof's `htu` is compared: an absolute http(s) URL without
-/// user name or password, its scheme and host in lower case, its default
-/// port dropped, dot segments resolved (RFC 3986 sections 6.2.2, 6.2.3),
-/// percent-encodings in upper case and unreserved characters decoded,
-/// without query and fragment (RFC 9449 section 4.3, check 9).
-pub(crate) fn normalize_url(raw: &str) -> Option<String> {
-    let url = Url::parse(raw).ok()?;
-    if !matches!(url.scheme(), "http" | "https") || !url.username().is_empty() || url.password().is_some() {
-        return None;
-    }
-    let host = url.host_str().filter(|host| !host.is_empty())?;
-    let mut normalized = String::with_capacity(raw.len());
-    normalized.push_str(url.scheme());
-    normalized.push_str("://");
-    normalized.push_str(host);
-    if let Some(port) = url.port() {
-        let _ = write!(normalized, ":{port}");
-    }
-    let path = url.path().as_bytes();
-    let mut at = 0;
-    while at < path.len() {
-        let escaped = (path[at] == b'%')
-            .then(|| path.get(at + 1..at + 3))
-            .flatten()
-            .filter(|hex| hex.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
-        match escaped {
-            Some(byte) if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') => {
-                normalized.push(char::from(byte));
-                at += 3;
-            }
-            Some(byte) => {
-                let _ = write!(normalized, "%{byte:02X}");
-                at += 3;
-            }
-            None => {
-                normalized.push(char::from(path[at]));
-                at += 1;
-            }
-        }
-    }
-    Some(normalized)
 }
 
 /// A proof's JOSE header. Derived deserialization refuses a member given
@@ -198,33 +151,6 @@ pub(super) fn check<'a>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    #[test]
-    fn urls_are_compared_normalized_without_query_and_fragment() {
-        let same = [
-            (
-                "https://API.Example.com:443/a/./b/../c?x=1#f",
-                "https://api.example.com/a/c",
-            ),
-            ("http://example.com", "http://example.com/"),
-            (
-                "http://example.com:8080/%7euser/%2fx%3a",
-                "http://example.com:8080/~user/%2Fx%3A",
-            ),
-            ("http://[::1]:6060/api/private", "http://[::1]:6060/api/private"),
-        ];
-        for (raw, normalized) in same {
-            assert_eq!(normalize_url(raw).as_deref(), Some(normalized), "{raw}");
-        }
-        for raw in [
-            "ftp://example.com/",
-            "https://user:pw@example.com/",
-            "/api/private",
-            "https://",
-        ] {
-            assert_eq!(normalize_url(raw), None, "{raw}");
-        }
-    }
 
     /// RFC 9449's example key: its thumbprint (section 6.1) and its proof of
     /// a protected resource request (figure 13), with the example token.

@@ -12,15 +12,13 @@ use actix_web::http::header::{self, ContentType, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::auth::PublicUrl;
 use crate::config::Settings;
 use crate::dev::ExampleToken;
 use crate::routes::route_info::{Answer, Doc, RouteInfo, named};
 
 pub(crate) use assets::configure as configure_assets;
 pub(crate) use metadata::ProtectedResourceMetadata;
-
-/// Where the protected resource metadata is served (RFC 9728 section 3).
-pub(crate) const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
 /// The docs page's Content-Security-Policy: its scripts, styles and
 /// requests go to this origin only, nothing runs inline, and nothing may
@@ -33,15 +31,13 @@ pub(crate) struct Docs {
     openapi: Bytes,
     page: Bytes,
     metadata: metadata::Metadata,
-    base: metadata::BaseUrl,
 }
 
 impl Docs {
-    /// The documents of a server run with `settings`, listening on `port`
-    /// and serving `routes`; under `dev`, the page offers `dev_tokens`.
+    /// The documents of a server run with `settings`, serving `routes`;
+    /// under `dev`, the page offers `dev_tokens`.
     pub(crate) fn new(
         settings: &Settings,
-        port: u16,
         routes: &[RouteInfo],
         dev_tokens: Option<&[ExampleToken]>,
     ) -> Self {
@@ -59,20 +55,6 @@ impl Docs {
             .collect();
         scopes.sort();
         scopes.dedup();
-        let base = match &settings.public_base_url {
-            Some(url) => metadata::BaseUrl::Configured(url.clone()),
-            None => {
-                let host = &settings.host;
-                let host = if host.contains(':') {
-                    format!("[{host}]")
-                } else {
-                    host.clone()
-                };
-                metadata::BaseUrl::FromHost {
-                    fallback: format!("http://{host}:{port}"),
-                }
-            }
-        };
         Self {
             openapi: Bytes::from(openapi),
             page: Bytes::from(render_page(dev_tokens)),
@@ -82,14 +64,7 @@ impl Docs {
                 scopes,
                 dpop: settings.dpop.mode,
             },
-            base,
         }
-    }
-
-    /// The absolute URL of the protected resource metadata, as the client
-    /// of `req` reaches it: what every challenge's `resource_metadata` says.
-    pub(crate) fn metadata_url(&self, req: &HttpRequest) -> String {
-        format!("{}{METADATA_PATH}", self.base.of(req))
     }
 }
 
@@ -127,9 +102,12 @@ pub(crate) async fn page(docs: web::Data<Docs>) -> HttpResponse {
 }
 
 /// `GET /.well-known/oauth-protected-resource`.
-pub(crate) async fn protected_resource_metadata(req: HttpRequest, docs: web::Data<Docs>) -> HttpResponse {
-    let base = docs.base.of(&req);
-    HttpResponse::Ok().json(docs.metadata.document(&base))
+pub(crate) async fn protected_resource_metadata(
+    req: HttpRequest,
+    docs: web::Data<Docs>,
+    public_url: web::Data<PublicUrl>,
+) -> HttpResponse {
+    HttpResponse::Ok().json(docs.metadata.document(&public_url.link_base(&req)))
 }
 
 const TAG: &str = "discovery";
