@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Horizontal bar chart (SVG) of requests/s per (server, route).
 
-Usage: python3 benches/chart.py results.json out.svg
-       (benches/run.py imports it: chart.write(data, path))
+Usage: python3 benches/harness/chart.py results.json out.svg
+       (the harness's report module imports it: chart.write(data, path))
 
 results.json (written by benches/run.py; cold.json has the same shape):
   {"title": "...", "subtitle": "...",
