@@ -3,7 +3,7 @@
 
 use actix_web::http::header::{HeaderMap, HeaderValue};
 
-use crate::auth::dpop::{DpopVerifier, Target};
+use crate::auth::dpop::{DPOP, DpopVerifier, Target, proof_header};
 use crate::auth::guard::dpop_bound;
 use crate::auth::keys::jwks::parse_key_set;
 use crate::auth::keys::{IssuerKeys, KeyStore, Unreachable};
@@ -49,9 +49,12 @@ impl Validator {
     ) -> Result<Principal, AuthError> {
         let proof = HeaderValue::from_str(proof)
             .map_err(|_| AuthError::InvalidDpopProof("DPoP proof is not a header value".into()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(DPOP, proof);
+        let proof = proof_header(&headers)?;
         let url = normalize_url(url).ok_or(AuthError::InvalidRequest("malformed request URL"))?;
         let target = Target { method, url };
-        Ok(dpop_bound(&self.0, &self.1, token, &proof, &target)
+        Ok(dpop_bound(&self.0, &self.1, token, proof, &target)
             .await?
             .principal
             .clone())
@@ -71,6 +74,6 @@ impl Validator {
 }
 
 /// The bearer token of `headers`, as the guard's extractor reads it.
-pub fn bearer_token(headers: &HeaderMap) -> Result<String, AuthError> {
-    Ok(crate::auth::bearer_token(headers)?.token().to_owned())
+pub fn access_token(headers: &HeaderMap) -> Result<String, AuthError> {
+    Ok(crate::auth::access_token(headers)?.token().to_owned())
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use actix_auth0_api::dev::{DEV_AUDIENCE, DevIssuer};
-use actix_auth0_api::test_support::{Validator, bearer_token};
+use actix_auth0_api::test_support::{Validator, access_token};
 use actix_web::http::header::{AUTHORIZATION, HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
 
@@ -56,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(value) = HeaderValue::from_bytes(authorization) else { return };
     let mut headers = HeaderMap::new();
     headers.insert(AUTHORIZATION, value);
-    let Ok(token) = bearer_token(&headers) else { return };
+    let Ok(token) = access_token(&headers) else { return };
     let harness = harness();
     let verified = harness.runtime.block_on(harness.validator.verify(&token));
     // Twice through the cache: the first fills it, the second is a hit.

@@ -34,7 +34,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use actix_web_httpauth::middleware::HttpAuthentication;
 use futures_util::future::LocalBoxFuture;
 
-use crate::auth::bearer::{Credentials, scheme_of, split_authorization};
+use crate::auth::authorization::{Credentials, scheme_of, split_authorization};
 use crate::auth::cache::VerifiedToken;
 use crate::auth::challenge::Challenges;
 use crate::auth::dpop::{self, DPOP, DpopMode, DpopVerifier, Target};

@@ -16,12 +16,12 @@ use std::time::Duration;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
-use crate::auth::bearer::check_b64token;
+use crate::auth::authorization::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
 use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
-use crate::auth::token::{MAX_TOKEN_BYTES, Principal, unix_now};
+use crate::auth::token::{Principal, unix_now};
 use crate::metrics::METRICS;
 
 /// What a token must say to be accepted.
@@ -92,11 +92,11 @@ struct JoseHeader {
     crit: bool,
 }
 
-/// The claims of an access token, read in one pass over the payload; a
+/// The claims the validator checks or reads, in one pass over the payload; a
 /// member given twice is refused. Optional here so that a missing one is
 /// named in the refusal.
 #[derive(Deserialize)]
-struct Claims {
+struct KnownClaims {
     /// A string, exactly one of the trusted issuers.
     iss: Option<String>,
     sub: Option<String>,
@@ -202,13 +202,12 @@ impl TokenValidator {
             .ok_or_else(|| invalid("unexpected issuer"))
     }
 
-    /// Validates `token` and returns who it speaks for. A token verified
-    /// before is answered from the cache while it is unexpired and its key
-    /// is still published.
+    /// Validates `token` (at most
+    /// [`MAX_TOKEN_BYTES`](crate::auth::token::MAX_TOKEN_BYTES), as the
+    /// `Authorization` header's reader leaves it) and returns who it speaks
+    /// for. A token verified before is answered from the cache while it is
+    /// unexpired and its key is still published.
     pub(crate) async fn validate(&self, token: &str) -> Result<Arc<VerifiedToken>, AuthError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(invalid("token too large"));
-        }
         if let Some(hit) = self.cache.get(token) {
             if hit.keys.still_trusts(&hit.kid, &hit.key, &hit.key_generation) {
                 METRICS.token_cache_lookup(true);
@@ -226,9 +225,6 @@ impl TokenValidator {
 
     /// Full validation, bypassing the cache: header, key, signature, claims.
     pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(invalid("token too large"));
-        }
         // A token that decodes as a compact JWS holds only base64url
         // characters and dots, all of them RFC 6750 b64token characters:
         // the syntax check only picks the message of a refusal.
@@ -241,7 +237,8 @@ impl TokenValidator {
             .kid
             .filter(|kid| !kid.is_empty())
             .ok_or_else(|| invalid("token has no kid"))?;
-        let claims: Claims = serde_json::from_slice(&jws.payload).map_err(|_| invalid("malformed claims"))?;
+        let claims: KnownClaims =
+            serde_json::from_slice(&jws.payload).map_err(|_| invalid("malformed claims"))?;
         let issuer = self.issuer_named(claims.iss.as_deref())?;
         let key = issuer.keys.key_for(&kid).await.map_err(|err| match err {
             KeyError::UnknownKid => invalid("unknown signing key (kid)"),

@@ -167,8 +167,8 @@ impl DpopVerifier {
         self.mode
     }
 
-    /// Checks `proof` (the `DPoP` header's value) for a request to `target`
-    /// with `access_token`, whose `cnf.jkt` is `jkt`, and remembers it so
+    /// Checks `proof` (the `DPoP` header's value, as [`proof_header`] gives
+    /// it) for a request to `target` with `access_token`, whose `cnf.jkt` is `jkt`, and remembers it so
     /// that it cannot be used again. RFC 9449 section 4.3's checks, plus the
     /// binding of section 7.1: cheap ones first, the signature last but one,
     /// the replay check last (so that only a proof that passed everything
@@ -180,9 +180,6 @@ impl DpopVerifier {
         jkt: &str,
         target: &Target<'_>,
     ) -> Result<(), AuthError> {
-        if proof.len() > MAX_PROOF_BYTES {
-            return Err(bad_proof("DPoP proof too large"));
-        }
         let proof = proof
             .to_str()
             .map_err(|_| bad_proof("DPoP proof is not visible ASCII"))?;

@@ -20,15 +20,15 @@ use crate::auth::token::{MAX_TOKEN_BYTES, Scheme};
 /// header value (a reference-counted buffer), so extracting it copies
 /// nothing.
 #[derive(Debug, Clone)]
-pub struct BearerToken {
+pub struct AccessToken {
     value: HeaderValue,
     token: Range<usize>,
     scheme: Scheme,
 }
 
-impl BearerToken {
+impl AccessToken {
     /// The token, without the scheme (checked to be UTF-8 when extracted
-    /// as a `BearerToken`; empty if a [`Credentials`] holds other bytes,
+    /// as a `AccessToken`; empty if a [`Credentials`] holds other bytes,
     /// which the guard refuses).
     pub fn token(&self) -> &str {
         self.checked_token().unwrap_or_default()
@@ -47,12 +47,12 @@ impl BearerToken {
     }
 }
 
-impl FromRequest for BearerToken {
+impl FromRequest for AccessToken {
     type Error = AuthError;
     type Future = Ready<Result<Self, AuthError>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(bearer_token(req.headers()).inspect_err(|refusal| refusal.log(req)))
+        ready(access_token(req.headers()).inspect_err(|refusal| refusal.log(req)))
     }
 }
 
@@ -62,7 +62,7 @@ impl FromRequest for BearerToken {
 /// guard words every refusal, with the challenges of the schemes the API
 /// accepts.
 #[derive(Debug, Clone)]
-pub struct Credentials(pub Result<BearerToken, AuthError>);
+pub struct Credentials(pub Result<AccessToken, AuthError>);
 
 impl FromRequest for Credentials {
     type Error = std::convert::Infallible;
@@ -91,7 +91,7 @@ pub(crate) fn scheme_of(headers: &HeaderMap) -> Option<Scheme> {
 
 /// The token carried by the request's single `Authorization` header, with
 /// its scheme (`Bearer` or `DPoP`), checked to be UTF-8.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
+pub(crate) fn access_token(headers: &HeaderMap) -> Result<AccessToken, AuthError> {
     let bearer = split_authorization(headers)?;
     bearer.checked_token()?;
     Ok(bearer)
@@ -99,21 +99,18 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<BearerToken, AuthError
 
 /// The request's single `Authorization` header split into scheme and
 /// token, the token not yet checked to be UTF-8
-/// ([`BearerToken::checked_token`] does, once).
+/// ([`AccessToken::checked_token`] does, once).
 ///
 /// This runs on every protected request, so it only splits the header's
 /// bytes; the token's own syntax ([`check_b64token`]) is checked by the
 /// validator when the token fails to decode, to pick the refusal's message
 /// (a token that decodes holds only `b64token` characters). The slower
 /// checks that pick an error message run only on refusal.
-pub(crate) fn split_authorization(headers: &HeaderMap) -> Result<BearerToken, AuthError> {
+pub(crate) fn split_authorization(headers: &HeaderMap) -> Result<AccessToken, AuthError> {
     let mut values = headers.get_all(header::AUTHORIZATION);
     let value = values.next().ok_or(AuthError::MissingCredentials)?;
     if values.next().is_some() {
         return Err(AuthError::InvalidRequest("more than one Authorization header"));
-    }
-    if value.len() > MAX_TOKEN_BYTES + 64 {
-        return Err(AuthError::InvalidToken("token too large".into()));
     }
     let bytes = value.as_bytes();
     let (start, end) = trim_spaces(bytes, 0..bytes.len());
@@ -139,7 +136,11 @@ pub(crate) fn split_authorization(headers: &HeaderMap) -> Result<BearerToken, Au
     if token.is_empty() {
         return Err(refuse("empty access token"));
     }
-    Ok(BearerToken {
+    // The one bound on a token's size: everything after works on at most this.
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::InvalidToken("token too large".into()));
+    }
+    Ok(AccessToken {
         value: value.clone(),
         token,
         scheme,
@@ -204,7 +205,7 @@ mod tests {
     }
 
     fn parse(values: &[&str]) -> Result<String, AuthError> {
-        let bearer = bearer_token(&headers(values))?;
+        let bearer = access_token(&headers(values))?;
         check_b64token(bearer.token())?;
         Ok(bearer.token().to_owned())
     }
@@ -213,11 +214,11 @@ mod tests {
     fn accepts_any_case_of_the_scheme() {
         for value in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER  abc.def.ghi "] {
             assert_eq!(parse(&[value]).unwrap(), "abc.def.ghi", "{value}");
-            assert_eq!(bearer_token(&headers(&[value])).unwrap().scheme(), Scheme::Bearer);
+            assert_eq!(access_token(&headers(&[value])).unwrap().scheme(), Scheme::Bearer);
         }
         for value in ["DPoP abc.def.ghi", "dpop abc.def.ghi", " DPOP abc.def.ghi"] {
             assert_eq!(parse(&[value]).unwrap(), "abc.def.ghi", "{value}");
-            assert_eq!(bearer_token(&headers(&[value])).unwrap().scheme(), Scheme::Dpop);
+            assert_eq!(access_token(&headers(&[value])).unwrap().scheme(), Scheme::Dpop);
         }
     }
 

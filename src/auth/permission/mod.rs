@@ -3,6 +3,12 @@
 //! registered, and handlers never check scopes themselves.
 //!
 //! See [`require`](crate::auth::require) for how a route declares its class.
+//! This file holds the rule itself, its combinators and the classes over
+//! permissions; [`claims`] holds the classes over other claims.
+
+mod claims;
+
+pub use claims::{ClaimCheck, ClaimEquals, ClaimIncludes};
 
 use crate::auth::token::Principal;
 
