@@ -167,7 +167,7 @@ mod tests {
                 "https://tenant.example.com/".into(),
                 "auth0|1".into(),
                 Default::default(),
-                false,
+                crate::auth::GrantSource::Configured,
                 b"{}".to_vec(),
             ),
             keys: Arc::new(KeyStore::new(

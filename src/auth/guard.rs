@@ -39,6 +39,7 @@ use crate::auth::cache::VerifiedToken;
 use crate::auth::challenge::Challenges;
 use crate::auth::dpop::{self, DPOP, DpopMode, DpopVerifier, Target};
 use crate::auth::error::{AuthError, Refusal};
+use crate::auth::grants::GrantSource;
 use crate::auth::permission::{IsAuthenticated, Permission};
 use crate::auth::public_url::PublicUrl;
 use crate::auth::token::{Principal, Scheme};
@@ -107,10 +108,23 @@ impl FromRequest for MaybeAuthenticated {
     }
 }
 
-/// Why a user token has no permissions under `PERMISSIONS_FROM=auto`, in
-/// words that say what to change.
-const SCOPE_IGNORED: &str = "this user token has no permissions claim and its scope is not trusted: \
-    enable RBAC and \"Add Permissions in the Access Token\" for the API in Auth0, or set PERMISSIONS_FROM";
+/// What a refusal for a missing permission advises, from where the
+/// token's permissions came: words that say what to change, and where.
+fn advice(granted_by: GrantSource) -> Option<&'static str> {
+    match granted_by {
+        GrantSource::UserScopeIgnored => Some(
+            "this user token (no client-credentials gty, and its sub is not its client_id) has no permissions \
+             claim, and a user token's scope is not trusted under PERMISSIONS_FROM=auto: have the issuer add a \
+             permissions claim (in Auth0, enable RBAC and \"Add Permissions in the Access Token\" for the API), \
+             or set PERMISSIONS_FROM",
+        ),
+        GrantSource::MachineScope => Some(
+            "this machine token's scope does not grant it: authorize the client for it at the issuer \
+             (in Auth0, the API's Machine to Machine Applications tab)",
+        ),
+        GrantSource::PermissionsClaim | GrantSource::Configured => None,
+    }
+}
 
 /// What a validator answers actix-web-httpauth: the request to pass on, or
 /// the refusal with the request it refuses.
@@ -180,8 +194,7 @@ async fn authenticate(
         permission
             .check(&token.principal)
             .map_err(|denied| AuthError::InsufficientScope {
-                advice: (token.principal.user_scope_ignored && !denied.required.is_empty())
-                    .then_some(SCOPE_IGNORED),
+                advice: advice(token.principal.granted_by).filter(|_| !denied.required.is_empty()),
                 required: denied.required.join(" "),
                 conditions: denied.conditions,
             })?;

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::de::DeserializeOwned;
 
+use crate::auth::grants::GrantSource;
+
 /// Tokens longer than this are refused without being decoded.
 pub(crate) const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
@@ -45,10 +47,9 @@ pub struct Principal {
     pub sub: String,
     /// The permissions it grants, from the claims `PERMISSIONS_FROM` names.
     pub permissions: BTreeSet<String>,
-    /// True when a user token's `scope` was not trusted: it has no
-    /// `permissions` claim (RBAC is off for the API) and is no
-    /// client-credentials token. A refusal then says how to fix the tenant.
-    pub user_scope_ignored: bool,
+    /// Where the permissions came from; a refusal for a missing one says
+    /// how to fix the issuer from it.
+    pub granted_by: GrantSource,
     claims: VerifiedClaims,
 }
 
@@ -74,14 +75,14 @@ impl Principal {
         issuer: Arc<str>,
         sub: String,
         permissions: BTreeSet<String>,
-        user_scope_ignored: bool,
+        granted_by: GrantSource,
         payload: Vec<u8>,
     ) -> Self {
         Self {
             issuer,
             sub,
             permissions,
-            user_scope_ignored,
+            granted_by,
             claims: VerifiedClaims {
                 payload: payload.into_boxed_slice(),
                 parsed: OnceLock::new(),

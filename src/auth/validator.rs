@@ -19,6 +19,7 @@ use serde::{Deserialize, Deserializer};
 use crate::auth::authorization::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
+use crate::auth::grants::{GrantClaims, PermissionsFrom};
 use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
 use crate::auth::token::{Principal, unix_now};
@@ -38,38 +39,31 @@ pub struct ValidationSettings {
     pub token_cache_size: u64,
     /// Which claims grant permissions.
     pub permissions_from: PermissionsFrom,
+    /// What a token must hold beyond RFC 7519's claims.
+    pub profile: TokenProfile,
 }
 
-/// Which claims grant permissions (`PERMISSIONS_FROM`).
-///
-/// On an Auth0 API with RBAC off, a user token's `scope` holds whatever the
-/// client asked for, so trusting it lets anyone who can log in grant
-/// themselves any permission. `Auto` trusts `scope` only where an
-/// administrator granted it: client-credentials tokens.
+/// What a token must hold beyond RFC 7519's claims (`TOKEN_PROFILE`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PermissionsFrom {
-    /// The `permissions` claim when the token has one (RBAC is on), else
-    /// `scope` for a client-credentials token (`gty`), else nothing.
+pub enum TokenProfile {
+    /// Auth0's default tokens and RFC 9068 tokens alike: `typ`, when
+    /// present, is `JWT` or `at+jwt`.
     #[default]
-    Auto,
-    /// The `permissions` claim only.
-    Permissions,
-    /// The `scope` claim only.
-    Scope,
-    /// Both claims, together.
-    Both,
+    Any,
+    /// RFC 9068 JWT access tokens only (sections 2.1, 2.2 and 4): `typ` is
+    /// `at+jwt`, and `client_id`, `jti` and `iat` are present, as Auth0's
+    /// "RFC 9068" token dialect issues them.
+    Rfc9068,
 }
 
-impl std::str::FromStr for PermissionsFrom {
+impl std::str::FromStr for TokenProfile {
     type Err = String;
 
     fn from_str(raw: &str) -> Result<Self, String> {
         match raw {
-            "auto" => Ok(Self::Auto),
-            "permissions" => Ok(Self::Permissions),
-            "scope" => Ok(Self::Scope),
-            "both" => Ok(Self::Both),
-            _ => Err(format!("expected auto, permissions, scope or both, got {raw:?}")),
+            "any" => Ok(Self::Any),
+            "rfc9068" => Ok(Self::Rfc9068),
+            _ => Err(format!("expected any or rfc9068, got {raw:?}")),
         }
     }
 }
@@ -112,6 +106,11 @@ struct KnownClaims {
     iat: Option<serde_json::Number>,
     /// Auth0's grant type: `client-credentials` for machine-to-machine tokens.
     gty: Option<serde_json::Value>,
+    /// The client the token was issued to (RFC 9068 section 2.2); equal to
+    /// `sub` when the client acts for itself.
+    client_id: Option<serde_json::Value>,
+    /// The token's unique identifier (RFC 7519 section 4.1.7).
+    jti: Option<serde_json::Value>,
     /// Members of an ID token (OIDC), never of an access token.
     #[serde(default, deserialize_with = "present")]
     nonce: bool,
@@ -169,6 +168,7 @@ pub(crate) struct TokenValidator {
     audiences: Vec<String>,
     leeway: u64,
     permissions_from: PermissionsFrom,
+    profile: TokenProfile,
     cache: TokenCache,
 }
 
@@ -188,6 +188,7 @@ impl TokenValidator {
             audiences: settings.audiences.clone(),
             leeway: settings.leeway.as_secs(),
             permissions_from: settings.permissions_from,
+            profile: settings.profile,
             cache: TokenCache::new(settings.token_cache_size),
         }
     }
@@ -228,7 +229,7 @@ impl TokenValidator {
         // A token that decodes as a compact JWS holds only base64url
         // characters and dots, all of them RFC 6750 b64token characters:
         // the syntax check only picks the message of a refusal.
-        let jws = read_jws(token).map_err(|refusal| match check_b64token(token) {
+        let jws = read_jws(token, self.profile).map_err(|refusal| match check_b64token(token) {
             Err(malformed) => malformed,
             Ok(()) => refusal,
         })?;
@@ -237,7 +238,7 @@ impl TokenValidator {
             .kid
             .filter(|kid| !kid.is_empty())
             .ok_or_else(|| invalid("token has no kid"))?;
-        let claims: KnownClaims =
+        let mut claims: KnownClaims =
             serde_json::from_slice(&jws.payload).map_err(|_| invalid("malformed claims"))?;
         let issuer = self.issuer_named(claims.iss.as_deref())?;
         let key = issuer.keys.key_for(&kid).await.map_err(|err| match err {
@@ -256,7 +257,7 @@ impl TokenValidator {
             .aud
             .as_ref()
             .ok_or_else(|| invalid("missing required claim: aud"))?;
-        let Some(sub) = claims.sub else {
+        let Some(sub) = claims.sub.take() else {
             return Err(invalid("missing required claim: sub"));
         };
         let nbf = claims.nbf.as_ref().map(seconds).transpose()?;
@@ -272,6 +273,9 @@ impl TokenValidator {
         if claims.nonce || claims.at_hash {
             // RFC 8725 section 3.11, RFC 9068: an ID token is not an access token.
             return Err(invalid("an ID token is not an access token"));
+        }
+        if self.profile == TokenProfile::Rfc9068 {
+            check_rfc9068_claims(&claims)?;
         }
         let jkt = match claims.cnf {
             None => None,
@@ -296,12 +300,19 @@ impl TokenValidator {
             return Err(invalid("token issued in the future (iat)"));
         }
         check_sub(&sub).map_err(invalid)?;
-        let principal = self.principal(
+        let (permissions, granted_by) = GrantClaims {
+            sub: &sub,
+            scope: claims.scope,
+            permissions: claims.permissions,
+            gty: claims.gty,
+            client_id: claims.client_id,
+        }
+        .granted(self.permissions_from);
+        let principal = Principal::new(
             Arc::clone(&issuer.name),
             sub,
-            claims.scope,
-            claims.permissions,
-            claims.gty,
+            permissions,
+            granted_by,
             jws.payload,
         );
         Ok(VerifiedToken {
@@ -317,51 +328,28 @@ impl TokenValidator {
     }
 }
 
-impl TokenValidator {
-    /// Who the token speaks for, with the permissions the configured claims grant.
-    fn principal(
-        &self,
-        issuer: Arc<str>,
-        sub: String,
-        scope: Option<String>,
-        permissions: Option<Vec<String>>,
-        gty: Option<serde_json::Value>,
-        payload: Vec<u8>,
-    ) -> Principal {
-        let scope = || {
-            scope
-                .iter()
-                .flat_map(|scope| scope.split(' '))
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
-        let client_credentials = gty.is_some_and(|gty| gty == "client-credentials");
-        let mut user_scope_ignored = false;
-        let granted: Vec<String> = match self.permissions_from {
-            PermissionsFrom::Permissions => permissions.unwrap_or_default(),
-            PermissionsFrom::Scope => scope(),
-            PermissionsFrom::Both => scope()
-                .into_iter()
-                .chain(permissions.into_iter().flatten())
-                .collect(),
-            PermissionsFrom::Auto => match permissions {
-                Some(permissions) => permissions,
-                None if client_credentials => scope(),
-                None => {
-                    user_scope_ignored = true;
-                    Vec::new()
-                }
-            },
-        };
-        Principal::new(
-            issuer,
-            sub,
-            granted.into_iter().collect(),
-            user_scope_ignored,
-            payload,
-        )
+/// RFC 9068 section 2.2's required claims beyond RFC 7519's: `client_id`
+/// and `jti` non-empty strings, `iat` present (its value is checked with
+/// the others).
+fn check_rfc9068_claims(claims: &KnownClaims) -> Result<(), AuthError> {
+    let non_empty = |value: &Option<serde_json::Value>| {
+        value
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+    };
+    if !non_empty(&claims.client_id) {
+        return Err(invalid(
+            "missing required claim: client_id (TOKEN_PROFILE=rfc9068)",
+        ));
     }
+    if !non_empty(&claims.jti) {
+        return Err(invalid("missing required claim: jti (TOKEN_PROFILE=rfc9068)"));
+    }
+    if claims.iat.is_none() {
+        return Err(invalid("missing required claim: iat (TOKEN_PROFILE=rfc9068)"));
+    }
+    Ok(())
 }
 
 /// A `sub` becomes a users row and is printed by `users`: it must be a
@@ -399,9 +387,16 @@ const TOKEN_TYP: Typ = Typ {
     required: false,
 };
 
+/// An RFC 9068 access token's `typ` (section 4: the resource server must
+/// check it).
+const RFC9068_TYP: Typ = Typ {
+    accepted: &["at+jwt"],
+    required: true,
+};
+
 /// Splits and decodes a compact JWS and checks its header: every part is
 /// decoded before any is parsed.
-fn read_jws(token: &str) -> Result<Jws<'_>, AuthError> {
+fn read_jws(token: &str, profile: TokenProfile) -> Result<Jws<'_>, AuthError> {
     let malformed = |why: Malformed| AuthError::InvalidToken(format!("malformed token: {why}"));
     let jws = CompactJws::split(token).map_err(malformed)?;
     let header_bytes = jws.header().map_err(malformed)?;
@@ -415,7 +410,14 @@ fn read_jws(token: &str) -> Result<Jws<'_>, AuthError> {
     if header.alg != "RS256" {
         return Err(invalid("algorithm not allowed: only RS256 is accepted"));
     }
-    check_header(header.typ.as_deref(), header.crit, &TOKEN_TYP).map_err(|fault| match fault {
+    let typ = match profile {
+        TokenProfile::Any => &TOKEN_TYP,
+        TokenProfile::Rfc9068 => &RFC9068_TYP,
+    };
+    check_header(header.typ.as_deref(), header.crit, typ).map_err(|fault| match fault {
+        HeaderFault::Typ if profile == TokenProfile::Rfc9068 => {
+            invalid("token type (typ) must be at+jwt (TOKEN_PROFILE=rfc9068)")
+        }
         HeaderFault::Typ => invalid("unexpected token type (typ)"),
         HeaderFault::Crit => invalid("unsupported critical header (crit)"),
     })?;

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::auth::{DpopSettings, KeyStoreSettings, NonceSecret, PermissionsFrom, ValidationSettings};
+use crate::auth::{
+    DpopSettings, KeyStoreSettings, NonceSecret, PermissionsFrom, TokenProfile, ValidationSettings,
+};
 use crate::connection::ConnectionSettings;
 use crate::db::DbSettings;
 
@@ -104,6 +106,7 @@ impl Settings {
                 }
             })?,
             permissions_from: vars.get("PERMISSIONS_FROM", PermissionsFrom::Auto, str::parse)?,
+            profile: vars.get("TOKEN_PROFILE", TokenProfile::Any, str::parse)?,
             token_cache_size: vars.get("TOKEN_CACHE_SIZE", 10_000, |raw| {
                 raw.parse().map_err(|_| format!("expected a number of tokens, got {raw:?}"))
             })?,

@@ -11,7 +11,7 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use crate::dpop::{ClientKey, bound_token, claims, with};
-use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key};
+use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, sign_raw};
 
 /// One hostile request.
 struct Case {
@@ -123,7 +123,7 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
     let signature = valid.rsplit('.').next().unwrap();
     let signature_bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
     // A token correctly signed by our key, with an arbitrary header and payload.
-    let resign = |header: Value, claims: Value| resign_with(&rsa, header, &claims);
+    let resign = |header: Value, claims: Value| sign_raw(&rsa, header, &claims);
     let attacker_url = format!("{}.well-known/jwks.json", attacker_issuer.issuer);
 
     [
@@ -378,7 +378,7 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
                 ),
                 bad_token(
                     "embedded jwk of the attacker",
-                    &resign_with(
+                    &sign_raw(
                         &attacker_rsa,
                         json!({"alg": "RS256", "kid": "attacker", "jwk": attacker.public_jwk()}),
                         &claims,
@@ -386,7 +386,7 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
                 ),
                 bad_token(
                     "embedded jwk under our kid",
-                    &resign_with(
+                    &sign_raw(
                         &attacker_rsa,
                         json!({"alg": "RS256", "kid": "main", "jwk": attacker.public_jwk()}),
                         &claims,
@@ -753,7 +753,7 @@ fn second_review(app: &TestApp) -> Vec<Case> {
                 ),
                 bad_token(
                     "x5c header with the attacker's certificate",
-                    &resign_with(
+                    &sign_raw(
                         &attacker_rsa,
                         json!({"alg": "RS256", "kid": "main", "x5c": [certificate]}),
                         &claims,
@@ -761,7 +761,7 @@ fn second_review(app: &TestApp) -> Vec<Case> {
                 ),
                 bad_token(
                     "x5c header and no kid",
-                    &resign_with(
+                    &sign_raw(
                         &attacker_rsa,
                         json!({"alg": "RS256", "x5c": [certificate]}),
                         &claims,
@@ -769,7 +769,7 @@ fn second_review(app: &TestApp) -> Vec<Case> {
                 ),
                 bad_token(
                     "x5t#S256 header of the attacker's certificate",
-                    &resign_with(
+                    &sign_raw(
                         &attacker_rsa,
                         json!({"alg": "RS256", "kid": "main", "x5t#S256": b64([7u8; 32])}),
                         &claims,
@@ -950,6 +950,24 @@ fn second_review(app: &TestApp) -> Vec<Case> {
                 forbidden(
                     "user token with gty as a list",
                     &token(json!({"scope": "read:messages", "gty": ["client-credentials"]})),
+                ),
+                forbidden(
+                    "user token whose client_id differs from sub by case",
+                    &token(json!({"scope": "read:messages", "sub": "app-1", "client_id": "App-1"})),
+                ),
+                forbidden(
+                    "user token whose client_id is sub in a list",
+                    &token(json!({"scope": "read:messages", "sub": "app-1", "client_id": ["app-1"]})),
+                ),
+                forbidden(
+                    "user token whose client_id is sub as a number",
+                    &token(json!({"scope": "read:messages", "sub": "42", "client_id": 42})),
+                ),
+                forbidden(
+                    "user grant (gty password) whose client_id is sub",
+                    &token(
+                        json!({"scope": "read:messages", "sub": "app-1", "client_id": "app-1", "gty": "password"}),
+                    ),
                 ),
                 forbidden(
                     "scope beside a permissions claim without it",
@@ -1236,13 +1254,6 @@ fn flip_trailing_bits(segment: &str) -> String {
     let value = ALPHABET.iter().position(|c| *c == last).unwrap();
     let flipped = ALPHABET[value | ((1 << unused_bits) - 1)] as char;
     format!("{}{flipped}", &segment[..segment.len() - 1])
-}
-
-/// Signs a header and claims with `key`, whatever the header says.
-fn resign_with(key: &EncodingKey, header: Value, claims: &Value) -> String {
-    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
-    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, Algorithm::RS256).unwrap();
-    format!("{input}.{signature}")
 }
 
 /// The cases as the table in SECURITY.md shows them: one row each.

@@ -161,7 +161,7 @@ mod tests {
             "https://tenant.example.com/".into(),
             "auth0|1".into(),
             Default::default(),
-            false,
+            crate::auth::GrantSource::Configured,
             claims.to_string().into_bytes(),
         )
     }

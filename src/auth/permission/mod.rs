@@ -171,7 +171,7 @@ mod tests {
             "https://tenant.example.com/".into(),
             "auth0|1".into(),
             permissions.iter().map(|p| p.to_string()).collect(),
-            false,
+            crate::auth::GrantSource::Configured,
             b"{}".to_vec(),
         )
     }

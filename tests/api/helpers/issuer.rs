@@ -6,6 +6,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use actix_auth0_api::dev::{SigningKey, jwks};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
@@ -149,4 +152,14 @@ pub fn sign_with(key: &SigningKey, mut claims: Value, extra: Value) -> String {
         }
     }
     key.sign(&claims).unwrap()
+}
+
+/// A token with the JOSE `header` and `claims` written as given, signed
+/// RS256 with `key`: what a test needs that jsonwebtoken's header type
+/// cannot say (a `typ` of its own, `crit`, members of any shape).
+pub fn sign_raw(key: &EncodingKey, header: Value, claims: &Value) -> String {
+    let b64 = |json: String| URL_SAFE_NO_PAD.encode(json);
+    let input = format!("{}.{}", b64(header.to_string()), b64(claims.to_string()));
+    let signature = jsonwebtoken::crypto::sign(input.as_bytes(), key, Algorithm::RS256).unwrap();
+    format!("{input}.{signature}")
 }
