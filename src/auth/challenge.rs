@@ -28,6 +28,9 @@ pub struct Challenges {
     dpop_algs: Option<&'static str>,
     /// The scheme of the request's `Authorization` header, if a known one.
     used: Option<Scheme>,
+    /// The permissions the route needs (RFC 6750 section 3's `scope`), for
+    /// a client to ask for before it retries.
+    scope: Option<String>,
     /// The absolute URL of the protected resource metadata, when the API
     /// serves it.
     resource_metadata: Option<String>,
@@ -39,6 +42,7 @@ impl Challenges {
         bearer: true,
         dpop_algs: None,
         used: None,
+        scope: None,
         resource_metadata: None,
     };
 
@@ -49,8 +53,15 @@ impl Challenges {
             bearer,
             dpop_algs,
             used,
+            scope: None,
             resource_metadata: None,
         }
+    }
+
+    /// These challenges, each naming `scope` (space-separated permissions)
+    /// as what the route needs, unless its error names a scope already.
+    pub(crate) fn needing(self, scope: Option<String>) -> Self {
+        Self { scope, ..self }
     }
 
     /// These challenges, each naming `url` as its `resource_metadata`.
@@ -73,8 +84,9 @@ impl Challenges {
     }
 
     /// The header's value, with `error` (the error's auth-params) in the
-    /// challenge of the carrier: `realm`, the error, the scheme's own
-    /// parameters, then `resource_metadata`.
+    /// challenge of the carrier: `realm`, the error, the route's `scope`
+    /// (where the error named none), the scheme's own parameters, then
+    /// `resource_metadata`.
     pub(crate) fn written(&self, error: Vec<(&'static str, String)>) -> WwwChallenges {
         let carrier = self.carrier();
         let mut written = Vec::with_capacity(2);
@@ -87,6 +99,9 @@ impl Challenges {
             let mut params = vec![("realm", REALM.to_owned())];
             if scheme == carrier {
                 params.extend(error.take().into_iter().flatten());
+            }
+            if !params.iter().any(|(name, _)| *name == "scope") {
+                params.extend(self.scope.clone().map(|scope| ("scope", scope)));
             }
             params.extend(algs.map(|algs| ("algs", algs.to_owned())));
             params.extend(
@@ -171,6 +186,21 @@ mod tests {
                 .written(vec![("error_description", "a\"b\\c".into())])
                 .to_string(),
             r#"Bearer realm="api", error_description="a?b?c", resource_metadata="http://h/?x??""#
+        );
+    }
+
+    #[test]
+    fn the_routes_scope_goes_in_every_challenge_that_names_none() {
+        let both =
+            Challenges::new(true, Some("ES256"), Some(Scheme::Dpop)).needing(Some("read:a read:b".into()));
+        assert_eq!(
+            both.written(Vec::new()).to_string(),
+            r#"Bearer realm="api", scope="read:a read:b", DPoP realm="api", scope="read:a read:b", algs="ES256""#
+        );
+        let denied = vec![("error", "insufficient_scope".into()), ("scope", "read:b".into())];
+        assert_eq!(
+            both.written(denied).to_string(),
+            r#"Bearer realm="api", scope="read:a read:b", DPoP realm="api", error="insufficient_scope", scope="read:b", algs="ES256""#
         );
     }
 

@@ -137,11 +137,13 @@ pub fn require<P: Permission + 'static>(
     permission: P,
 ) -> HttpAuthentication<Credentials, impl Fn(ServiceRequest, Credentials) -> LocalBoxFuture<'static, Admission>>
 {
+    let scope: Option<Rc<str>> = scope_needed(&permission).map(Rc::from);
     let permission = Rc::new(permission);
     HttpAuthentication::with_fn(move |req: ServiceRequest, credentials: Credentials| {
         let permission = Rc::clone(&permission);
+        let scope = scope.clone();
         Box::pin(async move {
-            match authenticate(req.request(), credentials, &*permission).await {
+            match authenticate(req.request(), credentials, &*permission, scope.as_deref()).await {
                 Ok(user) => {
                     req.extensions_mut().insert(user);
                     Ok(req)
@@ -152,13 +154,26 @@ pub fn require<P: Permission + 'static>(
     })
 }
 
+/// What a client should ask for to call a route guarded by `permission`
+/// (the `scope` of its challenges): the first set of permissions that is
+/// enough on its own; none when any valid token will do.
+fn scope_needed(permission: &impl Permission) -> Option<String> {
+    let alternatives = permission.alternatives();
+    if alternatives.iter().any(Vec::is_empty) {
+        return None;
+    }
+    alternatives.first().map(|first| first.join(" "))
+}
+
 /// Admits the scheme, validates the token (and its proof), applies
 /// `permission`, then records the user: a refused request never reaches the
-/// users store. Refusals are logged at debug level, without the token.
+/// users store. Refusals are logged at debug level, without the token, and
+/// challenge for `scope`, what the route needs.
 async fn authenticate(
     req: &HttpRequest,
     credentials: Credentials,
     permission: &dyn Permission,
+    scope: Option<&str>,
 ) -> Result<AuthenticatedUser, Refusal> {
     let dpop = req.app_data::<web::Data<DpopVerifier>>();
     let outcome: Result<AuthenticatedUser, AuthError> = async {
@@ -219,7 +234,8 @@ async fn authenticate(
             mode != DpopMode::Required,
             (mode != DpopMode::Disabled).then_some(dpop::ALGORITHMS),
             scheme_of(req.headers()),
-        );
+        )
+        .needing(scope.map(str::to_owned));
         if let Some(public_url) = req.app_data::<web::Data<PublicUrl>>() {
             challenges = challenges.pointing_to(public_url.resource_metadata(req));
         }
@@ -293,7 +309,7 @@ impl FromRequest for AuthenticatedUser {
                 return Ok(user);
             }
             let credentials = Credentials(split_authorization(req.headers()));
-            let user = authenticate(&req, credentials, &IsAuthenticated).await?;
+            let user = authenticate(&req, credentials, &IsAuthenticated, None).await?;
             // Marks the response private, as on a guarded route.
             req.extensions_mut().insert(user.clone());
             Ok(user)

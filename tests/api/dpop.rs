@@ -644,9 +644,9 @@ async fn a_forbidden_dpop_request_names_the_scope_in_the_dpop_challenge() {
     let reply = dpop_get(&app, path, &token, &key).await;
     assert_refused(&reply, 403, "insufficient_scope", "DPoP", "read:admin-messages");
     assert!(
-        reply
-            .challenges()
-            .starts_with(r#"Bearer realm="api", DPoP realm="api", error="insufficient_scope""#),
+        reply.challenges().starts_with(
+            r#"Bearer realm="api", scope="read:admin-messages", DPoP realm="api", error="insufficient_scope""#
+        ),
         "{reply:?}"
     );
     assert!(app.users().is_empty(), "a forbidden request writes nothing");

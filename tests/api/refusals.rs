@@ -39,6 +39,41 @@ fn unsigned(header: Value, claims: &Value, signature: &[u8]) -> String {
 }
 
 #[actix_web::test]
+async fn a_401_on_a_route_that_needs_a_permission_names_it_as_scope() {
+    let app = TestApp::builder(Backend::Sqlite).spawn().await;
+    let expired = app.token("auth0|late", json!({"exp": now() - 3600}));
+    for (path, authorization) in [
+        ("/api/messages/admin", vec![]),
+        ("/api/messages/admin", vec![format!("Bearer {expired}")]),
+        ("/api/private-scoped", vec!["Bearer not-a-jwt".to_owned()]),
+    ] {
+        let authorization: Vec<&str> = authorization.iter().map(String::as_str).collect();
+        let reply = app.get_with(path, &authorization).await;
+        assert_eq!(reply.status, 401, "{path}: {reply:?}");
+        let needed = if path.ends_with("admin") {
+            "read:admin-messages"
+        } else {
+            "read:messages"
+        };
+        // MCP clients (and RFC 6750 section 3) read what to ask for from
+        // every challenge, beside where the metadata is.
+        let (bearer, dpop) = reply
+            .header("www-authenticate")
+            .split_once(", DPoP realm=")
+            .unwrap();
+        for challenge in [bearer, dpop] {
+            assert!(
+                challenge.contains(&format!(r#", scope="{needed}""#)),
+                "{path}: {challenge}"
+            );
+        }
+    }
+    // Any valid token will do: nothing to ask for.
+    let reply = app.get_with("/api/private", &[]).await;
+    assert!(!reply.header("www-authenticate").contains("scope="), "{reply:?}");
+}
+
+#[actix_web::test]
 async fn no_header_asks_for_authentication() {
     let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let reply = app.get_with("/api/private", &[]).await;
