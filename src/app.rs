@@ -89,6 +89,17 @@ impl Application {
                 "AUTH0_ISSUER {issuer:?} has no trailing slash: tokens from an Auth0 tenant (iss \"https://.../\") will be refused"
             );
         }
+        if let Some(base) = &settings.public_base_url {
+            let base = base.as_str().trim_end_matches('/');
+            let audiences = &settings.validation.audiences;
+            if !audiences.iter().any(|aud| aud.trim_end_matches('/') == base) {
+                // MCP clients ask for a token to the URL they call (RFC 8707's
+                // resource), and compare it with the metadata's `resource`.
+                log::warn!(
+                    "AUTH0_AUDIENCE {audiences:?} does not name PUBLIC_BASE_URL {base:?}: MCP clients will ask for tokens to {base:?}; for them, make it the API's identifier (AUTH0_AUDIENCE)"
+                );
+            }
+        }
         for version in db::migrate(&settings.database)? {
             log::info!("applied migration {version}");
         }
@@ -119,6 +130,7 @@ impl Application {
             &settings.host,
             port,
         ));
+        let metadata_alias = public_url.resource_metadata_alias();
         let docs = web::Data::new(Docs::new(
             &settings,
             &routes::table(),
@@ -137,6 +149,11 @@ impl Application {
                 .app_data(docs.clone())
                 .app_data(public_url.clone())
                 .configure(routes::configure)
+                .configure(|cfg| {
+                    if let Some(alias) = &metadata_alias {
+                        routes::serve_metadata_at(cfg, alias);
+                    }
+                })
                 .configure(|cfg| {
                     if let Some(dev_issuer) = &dev_issuer {
                         dev_issuer.configure(cfg);

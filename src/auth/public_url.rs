@@ -24,9 +24,17 @@ const MAX_AUTHORITY_BYTES: usize = 255;
 /// The base URL clients reach the API at, built once from the settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PublicUrl {
-    /// `PUBLIC_BASE_URL`, normalized as [`normalize_url`], without its
-    /// trailing slash.
-    Configured(String),
+    /// `PUBLIC_BASE_URL`.
+    Configured {
+        /// The URL normalized as [`normalize_url`], without its trailing
+        /// slash.
+        base: String,
+        /// Its path, without the trailing slash (`""` for none).
+        path: String,
+        /// Where its protected resource metadata is (RFC 9728 section 3.1:
+        /// the well-known path goes between the host and the base's path).
+        resource_metadata: String,
+    },
     /// The scheme each request arrived on and the authority it names.
     FromRequest {
         /// `http://HOST:PORT` of the listener: the base of links in an
@@ -51,7 +59,19 @@ impl PublicUrl {
     /// for a server listening on `host:port`.
     pub(crate) fn new(configured: Option<&Url>, host: &str, port: u16) -> Self {
         match configured.and_then(|url| normalize_url(url.as_str())) {
-            Some(base) => Self::Configured(base.trim_end_matches('/').to_owned()),
+            Some(base) => {
+                let base = base.trim_end_matches('/').to_owned();
+                let authority = base.find("://").map_or(0, |at| at + 3);
+                let path_at = base[authority..]
+                    .find('/')
+                    .map_or(base.len(), |at| authority + at);
+                let (origin, path) = base.split_at(path_at);
+                Self::Configured {
+                    resource_metadata: format!("{origin}{RESOURCE_METADATA_PATH}{path}"),
+                    path: path.to_owned(),
+                    base,
+                }
+            }
             None => Self::FromRequest {
                 listener: format!("http://{}", host_port(host, port)),
             },
@@ -61,7 +81,7 @@ impl PublicUrl {
     /// The base URL the client of `req` reached, without a trailing slash.
     pub(crate) fn base(&self, req: &HttpRequest) -> Result<Cow<'_, str>, UrlError> {
         match self {
-            Self::Configured(base) => Ok(Cow::Borrowed(base)),
+            Self::Configured { base, .. } => Ok(Cow::Borrowed(base)),
             Self::FromRequest { .. } => {
                 let scheme = if req.app_config().secure() {
                     "https"
@@ -87,14 +107,31 @@ impl PublicUrl {
         match (self.base(req), self) {
             (Ok(base), _) => base,
             (Err(_), Self::FromRequest { listener }) => Cow::Borrowed(listener),
-            (Err(_), Self::Configured(base)) => Cow::Borrowed(base),
+            (Err(_), Self::Configured { base, .. }) => Cow::Borrowed(base),
         }
     }
 
     /// The absolute URL of the protected resource metadata, as the client
     /// of `req` reaches it.
     pub(crate) fn resource_metadata(&self, req: &HttpRequest) -> String {
-        format!("{}{RESOURCE_METADATA_PATH}", self.link_base(req))
+        match self {
+            Self::Configured {
+                resource_metadata, ..
+            } => resource_metadata.clone(),
+            Self::FromRequest { .. } => format!("{}{RESOURCE_METADATA_PATH}", self.link_base(req)),
+        }
+    }
+
+    /// The path the metadata is also served at, when `PUBLIC_BASE_URL` has
+    /// a path: the well-known path followed by it (RFC 9728 section 3.1),
+    /// which a proxy in front forwards as it is.
+    pub(crate) fn resource_metadata_alias(&self) -> Option<String> {
+        match self {
+            Self::Configured { path, .. } if !path.is_empty() => {
+                Some(format!("{RESOURCE_METADATA_PATH}{path}"))
+            }
+            _ => None,
+        }
     }
 }
 
@@ -222,10 +259,6 @@ mod tests {
     fn a_configured_base_wins_over_the_host() {
         let configured = Url::parse("https://API.example.com:443/v1/").unwrap();
         let public_url = PublicUrl::new(Some(&configured), "127.0.0.1", 6060);
-        assert_eq!(
-            public_url,
-            PublicUrl::Configured("https://api.example.com/v1".into())
-        );
         for req in [
             with_host("evil.example"),
             TestRequest::default().to_http_request(),
@@ -236,9 +269,17 @@ mod tests {
             });
             assert_eq!(
                 public_url.resource_metadata(&req),
-                "https://api.example.com/v1/.well-known/oauth-protected-resource"
+                "https://api.example.com/.well-known/oauth-protected-resource/v1"
             );
+            assert_eq!(public_url.link_base(&req), "https://api.example.com/v1");
         }
+        let at_root = Url::parse("https://api.example.com").unwrap();
+        let at_root = PublicUrl::new(Some(&at_root), "127.0.0.1", 6060);
+        assert_eq!(at_root.resource_metadata_alias(), None);
+        assert_eq!(
+            at_root.resource_metadata(&with_host("x")),
+            "https://api.example.com/.well-known/oauth-protected-resource"
+        );
     }
 
     #[test]

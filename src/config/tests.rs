@@ -395,7 +395,7 @@ fn the_public_base_url_is_used_without_its_trailing_slash() {
         .unwrap()
         .public_base_url;
         match PublicUrl::new(url.as_ref(), "127.0.0.1", 6060) {
-            PublicUrl::Configured(base) => Some(base),
+            PublicUrl::Configured { base, .. } => Some(base),
             PublicUrl::FromRequest { .. } => None,
         }
     };

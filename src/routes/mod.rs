@@ -32,6 +32,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     docs::configure_assets(cfg);
 }
 
+/// Serves the protected resource metadata at `path` too: its
+/// path-suffixed address when `PUBLIC_BASE_URL` has a path (RFC 9728
+/// section 3.1), an alias the published documents do not list.
+pub(crate) fn serve_metadata_at(cfg: &mut web::ServiceConfig, path: &str) {
+    cfg.service(web::resource(path).route(get_or_head().to(docs::protected_resource_metadata)));
+}
+
 /// Every route [`configure`] registers, as the published documents describe
 /// them, in the order declared.
 pub(crate) fn table() -> Vec<RouteInfo> {

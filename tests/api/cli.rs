@@ -564,6 +564,29 @@ fn an_issuer_without_its_trailing_slash_is_warned_about() {
 }
 
 #[test]
+fn an_audience_that_is_not_the_public_base_url_is_warned_about() {
+    let warned = |seen: &[String]| {
+        seen.iter()
+            .any(|l| l.contains("WARN") && l.contains("does not name PUBLIC_BASE_URL"))
+    };
+    let issuer = ("AUTH0_ISSUER", "https://tenant.example.com/");
+    let base = ("PUBLIC_BASE_URL", "https://api.example.com/mcp/");
+    let seen = start_up_log(&[
+        issuer,
+        base,
+        ("AUTH0_AUDIENCE", "https://hello-world.example.com"),
+    ]);
+    assert!(warned(&seen), "{seen:#?}");
+    let seen = start_up_log(&[issuer, base, ("AUTH0_AUDIENCE", "https://api.example.com/mcp")]);
+    assert!(!warned(&seen), "{seen:#?}");
+    let seen = start_up_log(&[issuer]);
+    assert!(
+        !warned(&seen),
+        "no PUBLIC_BASE_URL, nothing to compare: {seen:#?}"
+    );
+}
+
+#[test]
 fn more_connections_than_open_files_are_warned_about() {
     let warned = |seen: &[String]| {
         seen.iter()

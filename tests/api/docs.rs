@@ -179,6 +179,7 @@ async fn a_client_finds_the_issuer_from_a_401_alone() {
             "authorization_servers": [app.issuer.issuer],
             "bearer_methods_supported": ["header"],
             "scopes_supported": ["read:admin-messages", "read:messages"],
+            "resource_name": "actix-auth0-api",
             "resource_documentation": format!("{}/docs", app.address),
             "dpop_signing_alg_values_supported":
                 ["ES256", "ES384", "ES512", "EdDSA", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512"],
@@ -203,19 +204,33 @@ async fn published_links_follow_public_base_url_or_a_plain_host() {
         .await;
     for host in ["api.internal:8080", "evil.example"] {
         let refusal = get_with_host(&configured.address, "/api/private", host).await;
+        // RFC 9728 section 3.1: the well-known path between host and path.
         assert!(
             refusal.header("www-authenticate").ends_with(
-                ", resource_metadata=\"https://api.example.com/hello/.well-known/oauth-protected-resource\""
+                ", resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource/hello\""
             ),
             "{refusal:?}"
         );
-        let metadata =
-            get_with_host(&configured.address, "/.well-known/oauth-protected-resource", host).await;
-        assert_eq!(
-            metadata.json["resource_documentation"],
-            "https://api.example.com/hello/docs"
-        );
+        // Served there (as a proxy forwards it) and at the plain path.
+        for path in [
+            "/.well-known/oauth-protected-resource/hello",
+            "/.well-known/oauth-protected-resource",
+        ] {
+            let metadata = get_with_host(&configured.address, path, host).await;
+            assert_eq!(metadata.status, 200, "{path}");
+            assert_eq!(
+                metadata.json["resource_documentation"],
+                "https://api.example.com/hello/docs"
+            );
+        }
     }
+    let elsewhere = get_with_host(
+        &configured.address,
+        "/.well-known/oauth-protected-resource/other",
+        "x",
+    )
+    .await;
+    assert_eq!(elsewhere.status, 404);
 
     let app = TestApp::builder(Backend::Sqlite).spawn().await;
     let from_host = get_with_host(&app.address, "/api/private", "api.example.com:8443").await;

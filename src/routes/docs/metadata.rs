@@ -26,6 +26,9 @@ pub(crate) struct ProtectedResourceMetadata<'a> {
     /// Every permission some route needs.
     #[schema(examples("read:messages"))]
     scopes_supported: &'a [String],
+    /// The API's name, for people.
+    #[schema(examples("actix-auth0-api"))]
+    resource_name: &'a str,
     /// The docs page.
     #[schema(examples("https://api.example.com/docs"))]
     resource_documentation: String,
@@ -59,6 +62,7 @@ impl Metadata {
             authorization_servers: &self.issuers,
             bearer_methods_supported: &["header"],
             scopes_supported: &self.scopes,
+            resource_name: env!("CARGO_PKG_NAME"),
             resource_documentation: format!("{base}/docs"),
             dpop_signing_alg_values_supported: (self.dpop != DpopMode::Disabled)
                 .then(|| ALGORITHMS.split(' ').collect()),
