@@ -45,6 +45,8 @@ pub(crate) enum Outcome {
     use_dpop_nonce,
     /// A valid token without what the route needs.
     insufficient_scope,
+    /// A valid token from a login that falls short of what the route needs.
+    insufficient_user_authentication,
     /// A DPoP key over its share of the replay cache (429).
     too_many_requests,
     /// Keys or the users table unavailable (503), or a misconfigured route.
@@ -137,14 +139,14 @@ pub(crate) struct Metrics {
     connections_timed_out: Family<DeadlineLabels, Counter>,
     /// The counters of the hot path, resolved once: an increment is then
     /// one atomic add, with no label lookup.
-    decisions: [Counter; 9],
+    decisions: [Counter; OUTCOMES.len()],
     cache_hits: Counter,
     cache_misses: Counter,
 }
 
 /// Every outcome, in the order of `Metrics::decisions` (and of [`Outcome`],
 /// whose value indexes it).
-const OUTCOMES: [Outcome; 9] = [
+const OUTCOMES: [Outcome; 10] = [
     Outcome::accepted,
     Outcome::unauthorized,
     Outcome::invalid_request,
@@ -152,6 +154,7 @@ const OUTCOMES: [Outcome; 9] = [
     Outcome::invalid_dpop_proof,
     Outcome::use_dpop_nonce,
     Outcome::insufficient_scope,
+    Outcome::insufficient_user_authentication,
     Outcome::too_many_requests,
     Outcome::unavailable,
 ];

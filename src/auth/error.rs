@@ -54,6 +54,18 @@ pub enum AuthError {
         /// Why the token has no permissions, when the cause is the tenant's set-up.
         advice: Option<&'static str>,
     },
+    /// A valid token whose login falls short of what the route needs
+    /// (RFC 9470): a new login must bring one of `acr_values`, within
+    /// `max_age` seconds.
+    #[error("insufficient user authentication: {why}")]
+    InsufficientUserAuthentication {
+        /// What fell short, in words.
+        why: String,
+        /// The authentication context classes a new login may have.
+        acr_values: Vec<String>,
+        /// How long ago the new login may be, at most, in seconds.
+        max_age: Option<u64>,
+    },
     /// No signing keys to check the token against (tenant unreachable).
     #[error("signing keys unavailable")]
     KeysUnavailable {
@@ -127,6 +139,7 @@ impl AuthError {
             AuthError::InvalidDpopProof(_) => Outcome::invalid_dpop_proof,
             AuthError::UseDpopNonce(_) => Outcome::use_dpop_nonce,
             AuthError::InsufficientScope { .. } => Outcome::insufficient_scope,
+            AuthError::InsufficientUserAuthentication { .. } => Outcome::insufficient_user_authentication,
             AuthError::KeyOverReplayShare { .. } => Outcome::too_many_requests,
             AuthError::KeysUnavailable { .. }
             | AuthError::DatabaseUnavailable
@@ -144,6 +157,7 @@ impl AuthError {
             AuthError::InvalidDpopProof(_) => Some("invalid_dpop_proof"),
             AuthError::UseDpopNonce(_) => Some("use_dpop_nonce"),
             AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
+            AuthError::InsufficientUserAuthentication { .. } => Some("insufficient_user_authentication"),
             AuthError::KeysUnavailable { .. }
             | AuthError::DatabaseUnavailable
             | AuthError::TooManyProofs
@@ -165,6 +179,7 @@ impl AuthError {
                 conditions,
                 advice,
             } => insufficient(required, conditions, advice),
+            AuthError::InsufficientUserAuthentication { why, .. } => why.clone(),
             AuthError::KeysUnavailable { .. } => "signing keys cannot be fetched; try again shortly".into(),
             AuthError::DatabaseUnavailable => "the user store is unavailable; try again shortly".into(),
             AuthError::TooManyProofs => "too many DPoP proofs to check right now; try again shortly".into(),
@@ -178,7 +193,9 @@ impl AuthError {
 
     fn message(&self) -> &'static str {
         match self {
-            AuthError::MissingCredentials => "Requires authentication",
+            AuthError::MissingCredentials | AuthError::InsufficientUserAuthentication { .. } => {
+                "Requires authentication"
+            }
             AuthError::InvalidRequest(_)
             | AuthError::InvalidToken(_)
             | AuthError::InvalidDpopProof(_)
@@ -203,10 +220,20 @@ impl AuthError {
             ("error", code.to_owned()),
             ("error_description", self.description()),
         ];
-        if let AuthError::InsufficientScope { required, .. } = self
-            && !required.is_empty()
-        {
-            params.push(("scope", required.clone()));
+        match self {
+            AuthError::InsufficientScope { required, .. } if !required.is_empty() => {
+                params.push(("scope", required.clone()));
+            }
+            // RFC 9470 section 3: what the new login must bring.
+            AuthError::InsufficientUserAuthentication {
+                acr_values, max_age, ..
+            } => {
+                if !acr_values.is_empty() {
+                    params.push(("acr_values", acr_values.join(" ")));
+                }
+                params.extend(max_age.map(|max_age| ("max_age", max_age.to_string())));
+            }
+            _ => {}
         }
         params
     }
@@ -297,7 +324,8 @@ impl ResponseError for AuthError {
             | AuthError::InvalidRequest(_)
             | AuthError::InvalidToken(_)
             | AuthError::InvalidDpopProof(_)
-            | AuthError::UseDpopNonce(_) => StatusCode::UNAUTHORIZED,
+            | AuthError::UseDpopNonce(_)
+            | AuthError::InsufficientUserAuthentication { .. } => StatusCode::UNAUTHORIZED,
             AuthError::InsufficientScope { .. } => StatusCode::FORBIDDEN,
             AuthError::KeyOverReplayShare { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::KeysUnavailable { .. } | AuthError::DatabaseUnavailable | AuthError::TooManyProofs => {

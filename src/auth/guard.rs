@@ -40,7 +40,7 @@ use crate::auth::challenge::Challenges;
 use crate::auth::dpop::{self, DPOP, DpopMode, DpopVerifier, Target};
 use crate::auth::error::{AuthError, Refusal};
 use crate::auth::grants::GrantSource;
-use crate::auth::permission::{IsAuthenticated, Permission};
+use crate::auth::permission::{Denied, InsufficientAuthentication, IsAuthenticated, Permission};
 use crate::auth::public_url::PublicUrl;
 use crate::auth::token::{Principal, Scheme};
 use crate::auth::validator::TokenValidator;
@@ -126,6 +126,28 @@ fn advice(granted_by: GrantSource) -> Option<&'static str> {
     }
 }
 
+/// The refusal of a token `permission` denied: 403 for what it lacks, or,
+/// when only its login falls short, 401 for a new login (RFC 9470: a new
+/// login would not bring a permission the user lacks).
+fn refusal_of(denied: Denied, principal: &Principal) -> AuthError {
+    match denied.authentication {
+        Some(InsufficientAuthentication { needed, why })
+            if denied.required.is_empty() && denied.conditions.is_empty() =>
+        {
+            AuthError::InsufficientUserAuthentication {
+                why,
+                acr_values: needed.acr_values,
+                max_age: needed.max_age,
+            }
+        }
+        _ => AuthError::InsufficientScope {
+            advice: advice(principal.granted_by).filter(|_| !denied.required.is_empty()),
+            required: denied.required.join(" "),
+            conditions: denied.conditions,
+        },
+    }
+}
+
 /// What a validator answers actix-web-httpauth: the request to pass on, or
 /// the refusal with the request it refuses.
 type Admission = Result<ServiceRequest, (actix_web::Error, ServiceRequest)>;
@@ -208,11 +230,7 @@ async fn authenticate(
         };
         permission
             .check(&token.principal)
-            .map_err(|denied| AuthError::InsufficientScope {
-                advice: advice(token.principal.granted_by).filter(|_| !denied.required.is_empty()),
-                required: denied.required.join(" "),
-                conditions: denied.conditions,
-            })?;
+            .map_err(|denied| refusal_of(denied, &token.principal))?;
         let id = users
             .id_of(&token.principal.issuer, &token.principal.sub)
             .await

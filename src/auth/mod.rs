@@ -38,7 +38,8 @@ pub use guard::{AuthenticatedUser, MaybeAuthenticated, require};
 pub(crate) use keys::IssuerKeys;
 pub use keys::KeyStoreSettings;
 pub use permission::{
-    AllOf, AnyOf, ClaimCheck, ClaimEquals, ClaimIncludes, Denied, HasPermission, IsAuthenticated, Permission,
+    AllOf, AnyOf, ClaimCheck, ClaimEquals, ClaimIncludes, Denied, HasPermission, InsufficientAuthentication,
+    IsAuthenticated, Permission, RequireAuthentication, StepUp,
 };
 #[cfg(feature = "test-support")]
 pub(crate) use public_url::normalize_url;

@@ -42,6 +42,15 @@ pub(super) struct TokenArgs {
     /// proof from `proof --dpop-key FILE`.
     #[arg(long, value_name = "FILE")]
     dpop_key: Option<PathBuf>,
+    /// The `acr` claim, the class of the login, e.g.
+    /// http://schemas.openid.net/pape/policies/2007/06/multi-factor (what
+    /// `/api/messages/sensitive` needs).
+    #[arg(long, value_parser = non_empty)]
+    acr: Option<String>,
+    /// The `auth_time` claim, when the user logged in: `now`, a time ago
+    /// such as 10m, or seconds since 1970.
+    #[arg(long, value_parser = parse_auth_time)]
+    auth_time: Option<u64>,
     #[command(flatten)]
     data_dir: DataDir,
 }
@@ -88,6 +97,22 @@ fn parse_ttl(value: &str) -> Result<Duration, String> {
     }
 }
 
+fn parse_auth_time(value: &str) -> Result<u64, String> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    if value == "now" {
+        return Ok(now);
+    }
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Ok(seconds);
+    }
+    let ago = humantime::parse_duration(value)
+        .map_err(|e| format!("expected now, a time ago such as 10m, or seconds since 1970: {e}"))?;
+    Ok(now.saturating_sub(ago.as_secs()))
+}
+
 pub(super) fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let data_dir = &args.data_dir.data_dir;
     // The issuer `dev` last served as here; before any `dev` run, the one it
@@ -113,6 +138,8 @@ pub(super) fn token(args: &TokenArgs) -> anyhow::Result<()> {
         ttl: args.ttl,
         audience: args.aud.clone(),
         dpop_jkt: None,
+        acr: args.acr.clone(),
+        auth_time: args.auth_time,
     };
     if let Some(path) = &args.dpop_key {
         let (key, created) = DpopKey::open_or_create(path)?;

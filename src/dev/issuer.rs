@@ -87,6 +87,10 @@ pub struct TokenRequest {
     /// (`cnf.jkt`): it is then accepted only with the DPoP scheme and a
     /// proof signed by that key.
     pub dpop_jkt: Option<String>,
+    /// The `acr` claim: the class of the login (RFC 9470 step-up).
+    pub acr: Option<String>,
+    /// The `auth_time` claim: when the user logged in, in seconds since 1970.
+    pub auth_time: Option<u64>,
 }
 
 /// A ready-made development token, as `dev` prints it and its docs page
@@ -195,6 +199,12 @@ impl DevIssuer {
         if let Some(jkt) = &request.dpop_jkt {
             claims["cnf"] = json!({ "jkt": jkt });
         }
+        if let Some(acr) = &request.acr {
+            claims["acr"] = acr.clone().into();
+        }
+        if let Some(auth_time) = request.auth_time {
+            claims["auth_time"] = auth_time.into();
+        }
         Ok(self.key.sign(&claims)?)
     }
 
@@ -233,6 +243,8 @@ impl DevIssuer {
                     ttl: Duration::from_secs(24 * 3600),
                     audience: DEV_AUDIENCE.into(),
                     dpop_jkt: None,
+                    acr: None,
+                    auth_time: None,
                 };
                 Ok(ExampleToken {
                     label,

@@ -8,6 +8,11 @@ use crate::routes::static_json::static_json;
 const PUBLIC_BODY: &str = r#"{"text":"This is a public message."}"#;
 const PROTECTED_BODY: &str = r#"{"text":"This is a protected message."}"#;
 const ADMIN_BODY: &str = r#"{"text":"This is an admin message."}"#;
+const SENSITIVE_BODY: &str = r#"{"text":"This is a sensitive message."}"#;
+
+/// The multi-factor authentication policy of OpenID PAPE, the `acr` Auth0
+/// (and most issuers) give a login with a second factor.
+pub(crate) const MULTI_FACTOR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
 
 /// `GET /api/messages/public`: anyone.
 pub(crate) async fn public() -> HttpResponse {
@@ -22,6 +27,11 @@ pub(crate) async fn protected() -> HttpResponse {
 /// `GET /api/messages/admin`: a token granting `read:admin-messages`.
 pub(crate) async fn admin() -> HttpResponse {
     static_json(ADMIN_BODY)
+}
+
+/// `GET /api/messages/sensitive`: a token from a recent multi-factor login.
+pub(crate) async fn sensitive() -> HttpResponse {
+    static_json(SENSITIVE_BODY)
 }
 
 const TAG: &str = "messages";
@@ -39,3 +49,11 @@ pub(crate) const PROTECTED: Doc = Doc::fixed(
 
 /// How the OpenAPI document describes [`admin`].
 pub(crate) const ADMIN: Doc = Doc::fixed("getAdminMessage", TAG, "The admin message", ADMIN_BODY);
+
+/// How the OpenAPI document describes [`sensitive`].
+pub(crate) const SENSITIVE: Doc = Doc::fixed(
+    "getSensitiveMessage",
+    TAG,
+    "The sensitive message",
+    SENSITIVE_BODY,
+);

@@ -17,7 +17,9 @@ mod verbs;
 
 use actix_web::{FromRequest, Handler, Responder, web};
 
-use crate::auth::{HasPermission, IsAuthenticated, Permission, RESOURCE_METADATA_PATH, require};
+use crate::auth::{
+    HasPermission, IsAuthenticated, Permission, RESOURCE_METADATA_PATH, RequireAuthentication, require,
+};
 
 pub(crate) use docs::Docs;
 pub(crate) use fallback::json_error_bodies;
@@ -82,6 +84,13 @@ fn declare(routes: &mut impl Routes) {
         messages::ADMIN,
         messages::admin,
     );
+    // Step-up (RFC 9470): a multi-factor login in the last five minutes.
+    routes.guarded(
+        "/api/messages/sensitive",
+        RequireAuthentication::acr([messages::MULTI_FACTOR]).max_age(300),
+        messages::SENSITIVE,
+        messages::sensitive,
+    );
     // What the API says about itself.
     routes.public("/openapi.json", docs::OPENAPI, docs::openapi_json);
     routes.public("/docs", docs::PAGE, docs::page);
@@ -140,6 +149,7 @@ impl Routes for Vec<RouteInfo> {
         self.push(RouteInfo {
             path,
             requires: None,
+            step_up: None,
             doc,
         });
     }
@@ -148,6 +158,7 @@ impl Routes for Vec<RouteInfo> {
         self.push(RouteInfo {
             path,
             requires: Some(permission.alternatives()),
+            step_up: permission.step_up(),
             doc,
         });
     }

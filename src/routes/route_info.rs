@@ -6,6 +6,8 @@
 use utoipa::ToSchema;
 use utoipa::openapi::{RefOr, schema::Schema};
 
+use crate::auth::StepUp;
+
 /// A route as the published documents see it.
 #[derive(Debug, Clone)]
 pub(crate) struct RouteInfo {
@@ -14,6 +16,8 @@ pub(crate) struct RouteInfo {
     /// `None` for a public route; else the permission class as
     /// `Permission::alternatives` (one empty set: any valid token).
     pub(crate) requires: Option<Vec<Vec<String>>>,
+    /// The login it needs beyond a valid token (RFC 9470 step-up).
+    pub(crate) step_up: Option<StepUp>,
     /// What it answers.
     pub(crate) doc: Doc,
 }

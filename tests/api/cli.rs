@@ -223,6 +223,30 @@ async fn dev_works_end_to_end_with_its_printed_and_minted_tokens() {
         401
     );
 
+    // Step-up: a token from a multi-factor login a minute ago opens the
+    // sensitive route; one from a login an hour ago does not.
+    let mfa = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+    let sensitive = format!("{api}/api/messages/sensitive");
+    for (auth_time, expected) in [("1m", 200), ("now", 200), ("1h", 401)] {
+        let stepped_up = binary_in(dir.path())
+            .args(&[
+                "token",
+                "--sub",
+                "script|3",
+                "--acr",
+                mfa,
+                "--auth-time",
+                auth_time,
+            ])
+            .stdout();
+        assert_eq!(
+            status(&sensitive, stepped_up.trim()).await,
+            expected,
+            "{auth_time}"
+        );
+    }
+    assert_eq!(status(&sensitive, admin).await, 401, "no acr");
+
     let batch = binary_in(dir.path())
         .envs([("PORT", &port)])
         .args(&["token", "--sub", "load", "--count", "3"])
@@ -249,6 +273,7 @@ async fn dev_works_end_to_end_with_its_printed_and_minted_tokens() {
             "dev|reader",
             "dev|admin",
             "script|1",
+            "script|3",
             "load-1",
             "load-2",
             "load-3"

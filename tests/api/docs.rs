@@ -20,6 +20,7 @@ const ROUTES: &[&str] = &[
     "/api/messages/public",
     "/api/messages/protected",
     "/api/messages/admin",
+    "/api/messages/sensitive",
     "/openapi.json",
     "/docs",
     "/.well-known/oauth-protected-resource",
@@ -76,7 +77,21 @@ async fn the_openapi_document_describes_every_route_as_it_behaves() {
             permissions.extend(alternative);
         }
     }
-    let everything = app.token("auth0|docs-all", json!({ "permissions": permissions }));
+    // A login as every step-up route asks (RFC 9470): each class named, now.
+    let classes: BTreeSet<&str> = paths
+        .values()
+        .filter_map(|item| item["get"].get("x-step-up"))
+        .flat_map(|step_up| step_up["acr_values"].as_array().unwrap())
+        .map(|acr| acr.as_str().unwrap())
+        .collect();
+    assert!(
+        classes.len() <= 1,
+        "one token cannot carry two classes: {classes:?}"
+    );
+    let everything = app.token(
+        "auth0|docs-all",
+        json!({ "permissions": permissions, "acr": classes.first(), "auth_time": crate::helpers::now() }),
+    );
 
     for (path, item) in paths {
         let operation = &item["get"];
@@ -104,7 +119,24 @@ async fn the_openapi_document_describes_every_route_as_it_behaves() {
                 );
                 assert_eq!(responses["503"]["$ref"], "#/components/responses/Unavailable");
                 let with_nothing = app.get_as(path, &nobody).await;
-                if required.is_empty() {
+                if let Some(step_up) = operation.get("x-step-up") {
+                    // The login falls short: 401, naming what a new one must bring.
+                    assert_eq!(with_nothing.status, 401, "{path}");
+                    assert_eq!(with_nothing.json["error"], "insufficient_user_authentication");
+                    let acr_values: Vec<&str> = step_up["acr_values"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|acr| acr.as_str().unwrap())
+                        .collect();
+                    let challenge = with_nothing.header("www-authenticate");
+                    assert!(
+                        challenge.contains(&format!(r#"acr_values="{}""#, acr_values.join(" ")))
+                            && challenge.contains(&format!(r#"max_age="{}""#, step_up["max_age"])),
+                        "{path}: the document says {step_up}, the route {challenge}"
+                    );
+                    assert!(operation["description"].as_str().unwrap().contains("RFC 9470"));
+                } else if required.is_empty() {
                     assert!(!codes.contains(&"403"), "{path}: {codes:?}");
                     assert_eq!(with_nothing.status, 200, "{path}");
                 } else {

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 use crate::dpop::{ClientKey, bound_token, claims, with};
 use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, now, shared_key, sign_raw};
 
+/// The multi-factor `acr` `/api/messages/sensitive` needs.
+const MULTI_FACTOR: &str = "http://schemas.openid.net/pape/policies/2007/06/multi-factor";
+
 /// One hostile request.
 struct Case {
     /// What kind of attack, for the table in SECURITY.md.
@@ -493,6 +496,41 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
                     &token(json!({"permissions": ["read:messages "]})),
                 ),
             ],
+        ),
+        (
+            "Step-up (RFC 9470)",
+            [
+                ("acr a number", json!({"acr": 2, "auth_time": now()})),
+                ("acr a list", json!({"acr": [MULTI_FACTOR], "auth_time": now()})),
+                (
+                    "acr of another case",
+                    json!({"acr": MULTI_FACTOR.to_uppercase(), "auth_time": now()}),
+                ),
+                (
+                    "auth_time a string",
+                    json!({"acr": MULTI_FACTOR, "auth_time": now().to_string()}),
+                ),
+                (
+                    "auth_time in the future",
+                    json!({"acr": MULTI_FACTOR, "auth_time": now() + 3600}),
+                ),
+                ("auth_time missing", json!({"acr": MULTI_FACTOR})),
+                (
+                    "login too old",
+                    json!({"acr": MULTI_FACTOR, "auth_time": now() - 301}),
+                ),
+            ]
+            .into_iter()
+            .map(|(name, claims)| Case {
+                path: "/api/messages/sensitive".into(),
+                ..case(
+                    name,
+                    &[format!("Bearer {}", token(claims)).as_bytes()],
+                    401,
+                    Some("insufficient_user_authentication"),
+                )
+            })
+            .collect(),
         ),
         (
             "Oversized input",

@@ -26,4 +26,5 @@ mod refusals;
 mod routes;
 mod schemathesis;
 mod slow_clients;
+mod step_up;
 mod users;

@@ -4,11 +4,14 @@
 //!
 //! See [`require`](crate::auth::require) for how a route declares its class.
 //! This file holds the rule itself, its combinators and the classes over
-//! permissions; [`claims`] holds the classes over other claims.
+//! permissions; [`claims`] holds the classes over other claims, and
+//! [`step_up`] the class over how the user logged in (RFC 9470).
 
 mod claims;
+mod step_up;
 
 pub use claims::{ClaimCheck, ClaimEquals, ClaimIncludes};
+pub use step_up::{RequireAuthentication, StepUp};
 
 use crate::auth::token::Principal;
 
@@ -21,6 +24,19 @@ pub struct Denied {
     /// Other conditions, in words ("claim `org_id` equal to \"acme\""),
     /// for the refusal's description.
     pub conditions: Vec<String>,
+    /// The login a new token must come from, when that is what fell short
+    /// (answered 401 `insufficient_user_authentication` when nothing
+    /// else did).
+    pub authentication: Option<InsufficientAuthentication>,
+}
+
+/// A login that falls short of what a route needs (RFC 9470).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsufficientAuthentication {
+    /// What a new login must bring.
+    pub needed: StepUp,
+    /// What fell short, in words.
+    pub why: String,
 }
 
 impl Denied {
@@ -28,15 +44,26 @@ impl Denied {
     pub fn permission(permission: impl Into<String>) -> Self {
         Self {
             required: vec![permission.into()],
-            conditions: Vec::new(),
+            ..Self::default()
         }
     }
 
     /// Refused because `condition` does not hold.
     pub fn condition(condition: impl Into<String>) -> Self {
         Self {
-            required: Vec::new(),
             conditions: vec![condition.into()],
+            ..Self::default()
+        }
+    }
+
+    /// Refused because the login falls short of `needed`, as `why` says.
+    pub fn authentication(needed: StepUp, why: impl Into<String>) -> Self {
+        Self {
+            authentication: Some(InsufficientAuthentication {
+                needed,
+                why: why.into(),
+            }),
+            ..Self::default()
         }
     }
 }
@@ -52,6 +79,12 @@ pub trait Permission {
     /// enough on its own; an empty set means any valid token. It must
     /// agree with [`check`](Permission::check).
     fn alternatives(&self) -> Vec<Vec<String>>;
+
+    /// The login the rule needs beyond a valid token (RFC 9470), for what
+    /// the API publishes; `None` for most rules.
+    fn step_up(&self) -> Option<StepUp> {
+        None
+    }
 
     /// Both this rule and `other` must pass.
     fn and<P: Permission>(self, other: P) -> AllOf<Self, P>
@@ -121,6 +154,7 @@ impl<A: Permission, B: Permission> Permission for AllOf<A, B> {
             (Err(mut first), Err(second)) => {
                 first.required.extend(second.required);
                 first.conditions.extend(second.conditions);
+                first.authentication = first.authentication.or(second.authentication);
                 Err(first)
             }
         }
@@ -138,6 +172,10 @@ impl<A: Permission, B: Permission> Permission for AllOf<A, B> {
             }
         }
         joined
+    }
+
+    fn step_up(&self) -> Option<StepUp> {
+        self.0.step_up().or_else(|| self.1.step_up())
     }
 }
 
@@ -159,6 +197,11 @@ impl<A: Permission, B: Permission> Permission for AnyOf<A, B> {
         let mut alternatives = self.0.alternatives();
         alternatives.extend(self.1.alternatives());
         alternatives
+    }
+
+    /// Needed only when both alternatives need it.
+    fn step_up(&self) -> Option<StepUp> {
+        self.0.step_up().filter(|_| self.1.step_up().is_some())
     }
 }
 

@@ -4,6 +4,7 @@
 //! permission class it is registered with.
 
 use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -14,7 +15,7 @@ use utoipa::openapi::{
     ComponentsBuilder, InfoBuilder, LicenseBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref,
 };
 
-use crate::auth::ErrorBody;
+use crate::auth::{ErrorBody, StepUp};
 use crate::routes::route_info::{Answer, NamedSchema, RouteInfo, named};
 
 /// The name of the security scheme every guarded route refers to.
@@ -67,8 +68,17 @@ pub(super) fn document(routes: &[RouteInfo], about: &About<'_>) -> OpenApi {
             .operation_id(Some(doc.id))
             .tag(doc.tag)
             .summary(Some(doc.summary))
-            .description(Some(who_may_call(route.requires.as_deref())))
+            .description(Some(who_may_call(
+                route.requires.as_deref(),
+                route.step_up.as_ref(),
+            )))
             .response("200", ok);
+        if let Some(step_up) = &route.step_up {
+            // Machine-readable beside the words: what a new login must bring.
+            let step_up = serde_json::to_value(step_up).expect("a step-up serialises");
+            operation =
+                operation.extensions(Some(ExtensionsBuilder::new().add("x-step-up", step_up).build()));
+        }
         if let Some((status, description, answer)) = doc.other {
             let (other, schemas) = response(description, answer);
             components = schemas.into_iter().fold(components, add_schemas);
@@ -158,28 +168,46 @@ fn description(about: &About<'_>) -> String {
     text
 }
 
-/// Whom a route answers, in words.
-fn who_may_call(requires: Option<&[Vec<String>]>) -> String {
+/// Whom a route answers, in words: the permissions it needs, and the
+/// login (RFC 9470 step-up).
+fn who_may_call(requires: Option<&[Vec<String>]>, step_up: Option<&StepUp>) -> String {
     let Some(alternatives) = requires else {
         return "Anyone: no token needed.".into();
     };
-    if alternatives.iter().any(Vec::is_empty) {
-        return "Needs a valid access token.".into();
+    let mut who = if alternatives.iter().any(Vec::is_empty) {
+        "Needs a valid access token.".to_owned()
+    } else {
+        let alternatives: Vec<String> = alternatives
+            .iter()
+            .map(|permissions| {
+                permissions
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            })
+            .collect();
+        format!(
+            "Needs a valid access token granting {}.",
+            alternatives.join(", or ")
+        )
+    };
+    if let Some(step_up) = step_up {
+        let class = (!step_up.acr_values.is_empty()).then(|| {
+            let classes: Vec<String> = step_up.acr_values.iter().map(|acr| format!("`{acr}`")).collect();
+            format!(" of class (`acr`) {}", classes.join(" or "))
+        });
+        let within = step_up
+            .max_age
+            .map(|max_age| format!(" within the last {max_age} seconds (`auth_time`)"));
+        who.push_str(&format!(
+            " Its login must be one{}{} (RFC 9470 step-up): otherwise 401 `insufficient_user_authentication`, \
+             whose challenge names the `acr_values` and `max_age` to ask the authorization server for.",
+            class.unwrap_or_default(),
+            within.unwrap_or_default()
+        ));
     }
-    let alternatives: Vec<String> = alternatives
-        .iter()
-        .map(|permissions| {
-            permissions
-                .iter()
-                .map(|p| format!("`{p}`"))
-                .collect::<Vec<_>>()
-                .join(" and ")
-        })
-        .collect();
-    format!(
-        "Needs a valid access token granting {}.",
-        alternatives.join(", or ")
-    )
+    who
 }
 
 /// A response with `answer` as its body, and the schemas it needs.
@@ -326,6 +354,7 @@ mod tests {
         let route = RouteInfo {
             path: "/either",
             requires: Some(vec![vec!["a".into(), "b".into()], vec!["c".into()]]),
+            step_up: None,
             doc: Doc::fixed("getEither", "messages", "Either", r#"{"text":"hi"}"#),
         };
         let document = serde_json::to_value(document(&[route], &about())).unwrap();
