@@ -23,7 +23,8 @@ async fn schemathesis_finds_the_api_as_documented() {
     let dir = tempfile::tempdir().unwrap();
     let dev = start_dev(dir.path(), &free_port().to_string());
     wait_ready(&dev.address, &reqwest::Client::new()).await;
-    // A token granting every permission, so that every route can answer 200.
+    // A token granting every permission, from a multi-factor login just
+    // now, so that every route can answer 200.
     let token = binary_in(dir.path())
         .args(&[
             "token",
@@ -31,6 +32,10 @@ async fn schemathesis_finds_the_api_as_documented() {
             "schemathesis|1",
             "--permissions",
             "read:messages,read:admin-messages",
+            "--acr",
+            "http://schemas.openid.net/pape/policies/2007/06/multi-factor",
+            "--auth-time",
+            "now",
         ])
         .stdout();
     let output = Command::new(&schemathesis)
@@ -51,7 +56,7 @@ async fn schemathesis_finds_the_api_as_documented() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        report.contains("Tested: 11"),
+        report.contains("Tested: 12"),
         "every operation but the document itself:\n{report}"
     );
     println!("{report}");
