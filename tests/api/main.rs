@@ -26,4 +26,5 @@ mod refusals;
 mod routes;
 mod schemathesis;
 mod slow_clients;
+mod standard_issuer;
 mod users;
