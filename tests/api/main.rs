@@ -26,5 +26,6 @@ mod refusals;
 mod routes;
 mod schemathesis;
 mod slow_clients;
+mod standard_issuer;
 mod step_up;
 mod users;

@@ -228,3 +228,71 @@ impl LogFile {
         std::fs::read_to_string(&self.path).unwrap()
     }
 }
+
+/// A node script serving something a test talks to (tests/oidc/): killed
+/// when dropped, and its standard input closed, which the scripts also take
+/// as the end.
+pub struct NodeProcess {
+    _process: Process,
+    /// The first line of JSON it printed: where it listens and what else
+    /// the test needs.
+    pub info: serde_json::Value,
+    /// Its standard error.
+    pub log: LogFile,
+}
+
+/// Starts `node script` with `env` and waits up to 30 seconds for the first
+/// line of its standard output that is a JSON object (other lines are
+/// skipped).
+pub fn start_node_script(script: &Path, env: Env<'_>) -> NodeProcess {
+    use std::io::BufRead;
+    let log = LogFile::new();
+    let mut command = Command::new("node");
+    command
+        .arg(script)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log.stdio());
+    let child = command.spawn().expect("needs node (Node.js 20 or later) on PATH");
+    // Killed when dropped, on the way out of a panic too.
+    let mut process = Process { child, _dir: None };
+    let stdout = process.child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Read to the end, so that what it prints later never meets a closed pipe.
+        let mut sender = Some(sender);
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let json = serde_json::from_str::<serde_json::Value>(&line).ok();
+            if let Some(info) = json.filter(serde_json::Value::is_object)
+                && let Some(sender) = sender.take()
+            {
+                let _ = sender.send(Some(info));
+            }
+        }
+        if let Some(sender) = sender {
+            let _ = sender.send(None);
+        }
+    });
+    match receiver.recv_timeout(Duration::from_secs(30)) {
+        Ok(Some(info)) => NodeProcess {
+            _process: process,
+            info,
+            log,
+        },
+        outcome => panic!(
+            "{} printed no JSON line ({outcome:?}); its standard error:\n{}",
+            script.display(),
+            log.read()
+        ),
+    }
+}
+
+impl NodeProcess {
+    /// A string member of [`info`](Self::info).
+    pub fn get(&self, name: &str) -> &str {
+        self.info[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} in {}", self.info))
+    }
+}
