@@ -7,5 +7,6 @@ diesel::table! {
         sub -> Text,
         created_at -> Timestamp,
         last_seen_at -> Timestamp,
+        revoked_before -> Nullable<Timestamp>,
     }
 }

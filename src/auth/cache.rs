@@ -41,6 +41,8 @@ pub struct VerifiedToken {
     /// Until when validation would accept it: its `exp` plus the leeway, in
     /// seconds since the epoch.
     pub(crate) valid_until: u64,
+    /// When it was issued (`iat`), in seconds since the epoch, if it says.
+    pub(crate) issued_at: Option<u64>,
     /// The key-set generation its key was last found in (see
     /// [`KeyStore::still_trusts`]).
     pub(crate) key_generation: AtomicU64,
@@ -178,6 +180,7 @@ mod tests {
             kid: "k".into(),
             key: crate::auth::keys::jwks::tests::some_key(),
             valid_until,
+            issued_at: None,
             key_generation: AtomicU64::new(u64::MAX),
         })
     }

@@ -228,6 +228,11 @@ async fn authenticate(
                 token
             }
         };
+        // Every request, the verified-token cache's included: a revocation
+        // reaches tokens already verified.
+        if users.is_revoked(&token.principal.issuer, &token.principal.sub, token.issued_at) {
+            return Err(AuthError::InvalidToken("token revoked".into()));
+        }
         permission
             .check(&token.principal)
             .map_err(|denied| refusal_of(denied, &token.principal))?;

@@ -294,12 +294,14 @@ impl TokenValidator {
         }
         if claims
             .iat
+            .as_ref()
             .and_then(|iat| iat.as_f64())
             .is_some_and(|iat| iat > now.saturating_add(self.leeway) as f64)
         {
             return Err(invalid("token issued in the future (iat)"));
         }
         check_sub(&sub).map_err(invalid)?;
+        let issued_at = claims.iat.as_ref().and_then(|iat| seconds(iat).ok());
         let (permissions, granted_by) = GrantClaims {
             sub: &sub,
             scope: claims.scope,
@@ -321,6 +323,7 @@ impl TokenValidator {
             kid,
             key,
             valid_until: exp.saturating_add(self.leeway),
+            issued_at,
             keys: Arc::clone(&issuer.keys),
             // Never a real generation: the first hit checks the key set itself.
             key_generation: AtomicU64::new(u64::MAX),

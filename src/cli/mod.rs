@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 
 use self::serve::DataDir;
 use self::tokens::{ProofArgs, TokenArgs};
+use self::users::UsersAction;
 
 /// An Auth0-protected API: strict bearer-token validation, permission
 /// classes, and a users table keyed by the token's `sub`.
@@ -39,11 +40,13 @@ enum Command {
     Token(TokenArgs),
     /// Print a DPoP proof for one request, signed by a DPoP key.
     Proof(ProofArgs),
-    /// List the users table.
+    /// List the users table; `users revoke` and `users unrevoke` shut a user out and let it back in.
     Users {
         /// One JSON object per line instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(subcommand)]
+        action: Option<UsersAction>,
     },
     /// Run pending database migrations and say which ran.
     Migrate,
@@ -66,7 +69,10 @@ impl Cli {
             Command::Dev(data_dir) => serve::dev(&data_dir).await,
             Command::Token(args) => tokens::token(&args),
             Command::Proof(args) => tokens::proof(&args),
-            Command::Users { json } => users::users(json),
+            Command::Users { json, action: None } => users::users(json),
+            Command::Users {
+                action: Some(action), ..
+            } => users::change(&action),
             Command::Migrate => users::migrate(),
         }
     }

@@ -16,3 +16,20 @@ pub use error::DbError;
 pub use migrate::migrate;
 pub use settings::DbSettings;
 pub(crate) use sqlite::{FileChange, SqliteFile};
+
+/// Runs `$body` with `$conn` bound to a new connection of its own to the
+/// database `$settings` names, PostgreSQL or SQLite: for commands and
+/// tests, not requests (the body is compiled once for each backend).
+macro_rules! with_connection {
+    ($settings:expr, |$conn:ident| $body:expr) => {
+        if $settings.is_postgres() {
+            let $conn = &mut $settings.connect_postgres()?;
+            $body
+        } else {
+            let mut file = $crate::db::SqliteFile::new(&$settings.url, $settings.connect_timeout);
+            let $conn = file.connection()?;
+            $body
+        }
+    };
+}
+pub(crate) use with_connection;

@@ -22,4 +22,7 @@ pub struct User {
     pub created_at: NaiveDateTime,
     /// When the `sub` was last accepted (UTC), to within `last_seen_interval`.
     pub last_seen_at: NaiveDateTime,
+    /// When the user was revoked (UTC): its tokens issued at or before then
+    /// are refused (`users revoke`). `None`: not revoked.
+    pub revoked_before: Option<NaiveDateTime>,
 }

@@ -14,9 +14,10 @@ use diesel::prelude::*;
 use quick_cache::Equivalent;
 use quick_cache::sync::Cache;
 
-use crate::db::{DbError, DbSettings, SqliteFile};
+use crate::db::{DbError, DbSettings, with_connection};
 use crate::metrics::METRICS;
 use crate::schema::users;
+use crate::users::revocation::Revocations;
 use crate::users::row::User;
 use crate::users::writer::{Notify, Writer};
 
@@ -62,6 +63,7 @@ impl Equivalent<UserKey> for UserRef<'_> {
 /// The users table as the server uses it.
 pub struct UserStore {
     writer: Writer,
+    revocations: Arc<Revocations>,
     known: Cache<UserKey, Arc<KnownUser>>,
     last_seen_interval: Duration,
     /// How long a request waits for its row before answering 503.
@@ -77,8 +79,11 @@ impl UserStore {
     /// Opens the users table at `settings` (already migrated). Fails when the
     /// database cannot be reached now.
     pub fn open(settings: &DbSettings, last_seen_interval: Duration) -> Result<Self, DbError> {
+        let revocations = Arc::new(Revocations::default());
+        Revocations::keep_current(&revocations, settings);
         Ok(Self {
             writer: Writer::start(settings)?,
+            revocations,
             known: Cache::new(KNOWN_USERS_CAPACITY),
             last_seen_interval,
             // The writer's own limits (SQLite's busy timeout, PostgreSQL's
@@ -103,6 +108,13 @@ impl UserStore {
         // Boxed so that the future of every request stays small: only a
         // first sight carries the wait for the writer.
         Box::pin(self.record(issuer, sub)).await
+    }
+
+    /// True when a token of `sub` of `issuer` issued at `issued_at` (seconds
+    /// since 1970, if it says) is revoked (`users revoke`): as of the
+    /// revoked rows read at most about a second ago.
+    pub fn is_revoked(&self, issuer: &str, sub: &str, issued_at: Option<u64>) -> bool {
+        self.revocations.refuses(issuer, sub, issued_at)
     }
 
     /// Writes the user's row (or finds it) through the writer, and
@@ -186,15 +198,10 @@ fn unshare(failure: Arc<DbError>) -> DbError {
 /// Every user in the database at `settings`, oldest first (for `users` and
 /// tests: it opens a connection of its own).
 pub fn list(settings: &DbSettings) -> Result<Vec<User>, DbError> {
-    let all = users::table.order(users::id);
-    if settings.is_postgres() {
-        Ok(all
-            .select(User::as_select())
-            .load(&mut settings.connect_postgres()?)?)
-    } else {
-        let mut file = SqliteFile::new(&settings.url, settings.connect_timeout);
-        Ok(all.select(User::as_select()).load(file.connection()?)?)
-    }
+    Ok(with_connection!(settings, |conn| users::table
+        .order(users::id)
+        .select(User::as_select())
+        .load(conn)?))
 }
 
 /// Gives the rows written before users had an issuer (issuer `''`) to
@@ -211,12 +218,8 @@ pub fn adopt_rows_without_issuer(settings: &DbSettings, issuer: &str) -> Result<
         ))
         .bind::<diesel::sql_types::Text, _>(issuer)
     };
-    if settings.is_postgres() {
-        Ok(adopt("$1").execute(&mut settings.connect_postgres()?)?)
-    } else {
-        let mut file = SqliteFile::new(&settings.url, settings.connect_timeout);
-        Ok(adopt("?1").execute(file.connection()?)?)
-    }
+    let parameter = if settings.is_postgres() { "$1" } else { "?1" };
+    Ok(with_connection!(settings, |conn| adopt(parameter).execute(conn)?))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod operations;
 mod permissions;
 mod postgres;
 mod refusals;
+mod revocation;
 mod routes;
 mod schemathesis;
 mod slow_clients;

@@ -1,0 +1,2 @@
+DROP INDEX users_revoked;
+ALTER TABLE users DROP COLUMN revoked_before;
