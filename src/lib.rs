@@ -6,7 +6,8 @@
 //! [`auth::require`] with the permission classes to guard routes,
 //! [`auth::AuthenticatedUser`] in handlers, [`config::Settings`] and
 //! [`app::Application`] to start, [`db::migrate`] and [`users`] for the
-//! table, and [`dev`] to work without a tenant.
+//! table, and [`dev`] to work without a tenant. The reference on DPoP,
+//! refusals and permission classes is in [`guide`].
 
 pub mod app;
 pub mod auth;
@@ -15,6 +16,7 @@ pub mod config;
 pub mod connection;
 pub mod db;
 pub mod dev;
+pub mod guide;
 mod metrics;
 pub mod routes;
 #[allow(missing_docs, unreachable_pub)]
