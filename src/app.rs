@@ -86,7 +86,8 @@ impl Application {
         {
             // Matched exactly, and Auth0's `iss` always ends with a slash.
             log::warn!(
-                "AUTH0_ISSUER {issuer:?} has no trailing slash: tokens from an Auth0 tenant (iss \"https://.../\") will be refused"
+                "AUTH0_ISSUER {issuer:?} has no trailing slash: tokens from an Auth0 tenant (iss \"https://.../\") will be refused; for one, write it as {:?}",
+                format!("{issuer}/")
             );
         }
         if let Some(base) = &settings.public_base_url {

@@ -21,7 +21,7 @@ use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
 use crate::auth::grants::{GrantClaims, PermissionsFrom};
 use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
-use crate::auth::keys::{IssuerKeys, KeyError, KeyStore};
+use crate::auth::keys::{IssuerKeys, KeyError, KeyStore, log_unexpected_issuer};
 use crate::auth::token::{Principal, unix_now};
 use crate::metrics::METRICS;
 
@@ -194,13 +194,16 @@ impl TokenValidator {
     }
 
     /// The trusted issuer that `iss` names, exactly: a token of any other
-    /// is refused before any key is looked up or fetched.
+    /// is refused before any key is looked up or fetched. The log, never
+    /// the response, says which issuers were expected, and warns of an
+    /// `iss` a trailing slash away from a trusted one.
     fn issuer_named(&self, iss: Option<&str>) -> Result<&TrustedIssuer, AuthError> {
         let iss = iss.ok_or_else(|| invalid("missing required claim: iss"))?;
-        self.issuers
-            .iter()
-            .find(|issuer| *issuer.name == *iss)
-            .ok_or_else(|| invalid("unexpected issuer"))
+        let found = self.issuers.iter().find(|issuer| *issuer.name == *iss);
+        found.ok_or_else(|| {
+            log_unexpected_issuer(iss, self.issuers.iter().map(|issuer| &*issuer.name));
+            invalid("unexpected issuer")
+        })
     }
 
     /// Validates `token` (at most

@@ -128,6 +128,13 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
     // A token correctly signed by our key, with an arbitrary header and payload.
     let resign = |header: Value, claims: Value| sign_raw(&rsa, header, &claims);
     let attacker_url = format!("{}.well-known/jwks.json", attacker_issuer.issuer);
+    let iss = app.issuer.issuer.as_str();
+    // Answered as any unlisted issuer is: the response never says which
+    // issuers are trusted, or that this one is close.
+    let wrong_issuer = |name: &str, iss: String| Case {
+        description: Some("unexpected issuer"),
+        ..bad_token(name, &token(json!({"iss": iss})))
+    };
 
     [
         (
@@ -420,21 +427,26 @@ fn cases(app: &TestApp, attacker_issuer: &TestIssuer) -> Vec<Case> {
             vec![
                 bad_token("expired", &token(json!({"exp": now() - 61}))),
                 bad_token("not yet valid", &token(json!({"nbf": now() + 3600}))),
-                bad_token(
+                wrong_issuer(
                     "issuer off by one character",
-                    &token(json!({"iss": claims["iss"].as_str().unwrap().replace("127.0.0.1", "127.0.0.2")})),
+                    iss.replace("127.0.0.1", "127.0.0.2"),
                 ),
-                bad_token(
+                wrong_issuer(
                     "issuer without its trailing slash",
-                    &token(json!({"iss": claims["iss"].as_str().unwrap().trim_end_matches('/')})),
+                    iss.trim_end_matches('/').into(),
                 ),
-                bad_token(
-                    "issuer with a doubled slash",
-                    &token(json!({"iss": format!("{}/", claims["iss"].as_str().unwrap())})),
+                wrong_issuer("issuer with a doubled slash", format!("{iss}/")),
+                wrong_issuer("issuer in upper case", iss.to_uppercase()),
+                // The log names a refused iss: it must not forge a line,
+                // fill the log or drive the operator's terminal.
+                wrong_issuer(
+                    "issuer holding a newline and a forged log line",
+                    format!("{iss}\n[2030-01-01T00:00:00Z WARN  actix_auth0_api] forged"),
                 ),
-                bad_token(
-                    "issuer in upper case",
-                    &token(json!({"iss": claims["iss"].as_str().unwrap().to_uppercase()})),
+                wrong_issuer("issuer of 5 000 characters", format!("{iss}{}", "i".repeat(5000))),
+                wrong_issuer(
+                    "issuer with terminal escapes, NUL and a bidi override",
+                    format!("{iss}\u{1b}[2J\u{1b}]0;pwned\u{7}\u{0}\u{202e}"),
                 ),
                 bad_token(
                     "audience with a trailing slash",

@@ -9,10 +9,12 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{AUDIENCE, Backend, TestApp, TestIssuer, eventually, read, shared_key, sign_with};
+use crate::helpers::{
+    AUDIENCE, Backend, LogFile, ServeProcess, TestApp, TestDatabase, TestIssuer, eventually, now, read,
+    shared_key, sign_with,
+};
 
-/// The app trusting `issuers` (a comma-separated `AUTH0_ISSUER`), keys found
-/// from each issuer, with `more` settings; its address.
+/// `GET path` at `address` with `token`: the status and the JSON body.
 async fn status(address: &str, path: &str, token: &str) -> (u16, serde_json::Value) {
     let response = reqwest::Client::new()
         .get(format!("{address}{path}"))
@@ -79,13 +81,20 @@ async fn an_unlisted_issuer_is_refused_before_any_key_is_fetched() {
     assert_eq!(stranger.fetches(), 0, "no fetch to a URL named by a token");
 }
 
-/// An issuer on a mock server whose keys (`/oauth/keys`) are found only
-/// through its discovery document; the server, for more mocks, and the issuer.
-async fn issuer_found_by_discovery(key: &SigningKey) -> (MockServer, String) {
+/// OpenID discovery's document, its suffix appended to the issuer.
+const OPENID: &str = "/.well-known/openid-configuration";
+/// RFC 8414 metadata, its suffix inserted before the issuer's path.
+const RFC_8414: &str = "/.well-known/oauth-authorization-server";
+
+/// An issuer on a mock server, at `{server}{at}`, whose keys
+/// (`/oauth/keys`) are found only through the document at `document`
+/// (every other path answers 404); the server, for more mocks, and the
+/// issuer.
+async fn issuer_found_through(key: &SigningKey, at: &str, document: &str) -> (MockServer, String) {
     let server = MockServer::start().await;
-    let issuer = format!("{}/", server.uri());
+    let issuer = format!("{}{at}", server.uri());
     Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
+        .and(path(document))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"issuer": issuer, "jwks_uri": format!("{}/oauth/keys", server.uri())})),
@@ -100,10 +109,25 @@ async fn issuer_found_by_discovery(key: &SigningKey) -> (MockServer, String) {
     (server, issuer)
 }
 
+/// An issuer whose keys are found only through its OpenID discovery
+/// document.
+async fn issuer_found_by_discovery(key: &SigningKey) -> (MockServer, String) {
+    issuer_found_through(key, "/", OPENID).await
+}
+
+/// How many times `server` was asked for `path`.
+async fn asked(server: &MockServer, path: &str) -> usize {
+    let requests = server.received_requests().await.unwrap();
+    requests
+        .iter()
+        .filter(|request| request.url.path() == path)
+        .count()
+}
+
 /// Whether the app at `address` accepts a token of `issuer` signed by `key`
 /// within `within`.
 async fn accepted_within(address: &str, issuer: &str, key: &SigningKey, within: Duration) -> bool {
-    let now = crate::helpers::now();
+    let now = now();
     let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|d", "iat": now, "exp": now + 60});
     let token = sign_with(key, claims, json!({}));
     eventually(within, async || {
@@ -112,19 +136,28 @@ async fn accepted_within(address: &str, issuer: &str, key: &SigningKey, within: 
     .await
 }
 
-#[actix_web::test]
-async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
-    let key = shared_key("discovered");
-    let (_server, issuer) = issuer_found_by_discovery(&key).await;
+/// An app trusting `issuer` alone accepts its tokens signed by `key` within
+/// five seconds, and is ready.
+async fn keys_found_and_ready(issuer: &str, key: &SigningKey) {
     let app = TestApp::builder(Backend::Sqlite)
-        .trusting(&[&issuer])
+        .trusting(&[issuer])
         .spawn()
         .await;
     let address = &app.address;
     assert!(
-        accepted_within(address, &issuer, &key, Duration::from_secs(5)).await,
-        "keys found where the discovery document says"
+        accepted_within(address, issuer, key, Duration::from_secs(5)).await,
+        "keys of {issuer} found where its document says"
     );
+    let ready = read(reqwest::get(format!("{address}/readyz")).await.unwrap()).await;
+    assert_eq!(ready.status, 200, "{:?}", ready.json);
+    assert_eq!(ready.json["issuers"][issuer], "ok");
+}
+
+#[actix_web::test]
+async fn keys_are_found_through_openid_discovery_when_jwks_json_is_absent() {
+    let key = shared_key("discovered");
+    let (_server, issuer) = issuer_found_by_discovery(&key).await;
+    keys_found_and_ready(&issuer, &key).await;
 }
 
 /// A discovery document that fails (a 503 blip at start-up) is asked again
@@ -136,7 +169,7 @@ async fn a_failed_discovery_is_retried_until_the_keys_are_found() {
     let (server, issuer) = issuer_found_by_discovery(&key).await;
     // Before the document: the first two asks get 503.
     Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
+        .and(path(OPENID))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(2)
         .with_priority(1)
@@ -152,13 +185,7 @@ async fn a_failed_discovery_is_retried_until_the_keys_are_found() {
         accepted_within(address, &issuer, &key, Duration::from_secs(15)).await,
         "keys found once discovery answered"
     );
-    let discoveries = server
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|request| request.url.path() == "/.well-known/openid-configuration")
-        .count();
+    let discoveries = asked(&server, OPENID).await;
     assert!(
         discoveries >= 3,
         "discovery asked again after failing ({discoveries})"
@@ -177,7 +204,7 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
     let server = MockServer::start().await;
     let issuer = format!("{}/", server.uri());
     Mock::given(method("GET"))
-        .and(path("/.well-known/openid-configuration"))
+        .and(path(OPENID))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "issuer": attacker.issuer,
             "jwks_uri": format!("{}.well-known/jwks.json", attacker.issuer),
@@ -189,16 +216,9 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
         .spawn()
         .await;
     let (address, database) = (&app.address, &app.database);
-    let asked = eventually(Duration::from_secs(5), async || {
-        server
-            .received_requests()
-            .await
-            .unwrap()
-            .iter()
-            .any(|request| request.url.path() == "/.well-known/openid-configuration")
-    });
-    assert!(asked.await, "discovery was asked");
-    let now = crate::helpers::now();
+    let discovered = eventually(Duration::from_secs(5), async || asked(&server, OPENID).await > 0);
+    assert!(discovered.await, "discovery was asked");
+    let now = now();
     let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": "auth0|victim", "iat": now, "exp": now + 60});
     let token = sign_with(&attacker_key, claims, json!({}));
     let (code, body) = status(address, "/api/private", &token).await;
@@ -211,4 +231,161 @@ async fn a_discovery_document_naming_another_issuer_is_refused() {
     let ready = read(reqwest::get(format!("{address}/readyz")).await.unwrap()).await;
     assert_eq!(ready.status, 503, "{:?}", ready.json);
     assert!(database.subs().is_empty());
+}
+
+/// An issuer that publishes only RFC 8414 metadata (404 for its jwks.json
+/// and its OpenID discovery document), and has a path: its metadata is at
+/// the host's `/.well-known/oauth-authorization-server/tenant`.
+#[actix_web::test]
+async fn keys_are_found_through_rfc_8414_metadata_alone() {
+    let key = shared_key("discovered");
+    let metadata = format!("{RFC_8414}/tenant");
+    let (server, issuer) = issuer_found_through(&key, "/tenant", &metadata).await;
+    keys_found_and_ready(&issuer, &key).await;
+    for asked_first in [
+        "/tenant/.well-known/jwks.json",
+        "/tenant/.well-known/openid-configuration",
+    ] {
+        assert!(asked(&server, asked_first).await >= 1, "{asked_first}");
+    }
+    assert!(asked(&server, &metadata).await >= 1);
+}
+
+/// The lines of `log` that hold `text`.
+fn lines_with<'a>(log: &'a str, text: &str) -> Vec<&'a str> {
+    log.lines().filter(|line| line.contains(text)).collect()
+}
+
+/// An issuer whose discovery document spells it with the trailing slash
+/// that `AUTH0_ISSUER` lacks: its keys are not loaded, `/readyz` says so,
+/// and the log says why once, as an error naming both spellings and the
+/// fix, however often discovery is retried (every second here).
+#[actix_web::test]
+async fn a_discovery_document_a_trailing_slash_away_is_one_error_line_and_not_ready() {
+    let key = shared_key("discovered");
+    let (server, published) = issuer_found_by_discovery(&key).await;
+    let configured = published.trim_end_matches('/');
+    // Only its environment is used, with these over it.
+    let stand_in = TestIssuer::start(&[]).await;
+    let database = TestDatabase::create(Backend::Sqlite);
+    let log = LogFile::new();
+    let env = [
+        ("AUTH0_ISSUER", configured),
+        ("AUTH0_JWKS_URL", ""),
+        ("JWKS_REFETCH_COOLDOWN_SECS", "1"),
+    ];
+    let serve = ServeProcess::start_with(&stand_in, &database.url(), log.stdio(), "info", &env);
+    let retried = eventually(Duration::from_secs(10), async || {
+        asked(&server, OPENID).await >= 3
+    });
+    assert!(retried.await, "discovery retried");
+    assert_eq!(asked(&server, "/oauth/keys").await, 0, "keys never fetched");
+
+    let ready = read(reqwest::get(format!("{}/readyz", serve.address)).await.unwrap()).await;
+    assert_eq!(ready.status, 503, "{:?}", ready.json);
+    assert_eq!(ready.json["issuers"][configured], "unavailable");
+    assert_eq!(ready.json["signing_keys"], "unavailable");
+
+    let log = log.read();
+    let said = lines_with(&log, "differ only by a trailing slash");
+    assert_eq!(said.len(), 1, "one line, not one per retry:\n{log}");
+    for part in [
+        " ERROR ",
+        &format!(
+            "{}.well-known/openid-configuration names the issuer {published:?}",
+            published
+        ),
+        &format!("AUTH0_ISSUER {configured:?}"),
+        &format!("write it as {published:?} in AUTH0_ISSUER"),
+    ] {
+        assert!(said[0].contains(part), "{part:?} in {}", said[0]);
+    }
+}
+
+/// A token whose `iss` is the trusted issuer but for a trailing slash (here
+/// `AUTH0_ISSUER` lacks the slash the issuer's tokens carry) is refused as
+/// any unlisted issuer is, and the log warns once, naming both spellings
+/// and the fix; other refused issuers get a debug line naming the issuer
+/// expected.
+///
+/// What a sender controls is the `iss`: its length, its characters
+/// (newlines to forge a log line, terminal escapes, NUL), how many distinct
+/// ones it sends, and how often it sends the one a slash away. Those come
+/// first: none may forge a line, reach the terminal, make a long line or
+/// more than the one warning; then the issuer's own token, then the happy
+/// path.
+#[actix_web::test]
+async fn a_token_a_trailing_slash_away_is_refused_as_before_and_warned_about_once() {
+    let issuer = TestIssuer::start(&[&shared_key("main")]).await;
+    let configured = issuer.issuer.trim_end_matches('/').to_owned();
+    let database = TestDatabase::create(Backend::Sqlite);
+    let log = LogFile::new();
+    let serve = ServeProcess::start_with(
+        &issuer,
+        &database.url(),
+        log.stdio(),
+        "info,actix_auth0_api::auth=debug",
+        &[("AUTH0_ISSUER", &configured)],
+    );
+    let client = reqwest::Client::new();
+    serve.wait_ready(&client).await;
+    let answer = async |iss: &str| {
+        let token = sign_with(&shared_key("main"), issuer.claims("auth0|s"), json!({"iss": iss}));
+        status(&serve.address, "/api/private", &token).await
+    };
+    let stranger = answer("https://stranger.example/").await;
+    assert_eq!(stranger.0, 401);
+    assert_eq!(stranger.1["error_description"], "unexpected issuer");
+
+    let forged = format!("{configured}\n[2030-01-01T00:00:00Z WARN  actix_auth0_api] forged");
+    let long = format!("{configured}/{}", "i".repeat(5000));
+    let escapes = format!("{configured}\u{1b}[2J\u{1b}]0;pwned\u{7}\u{0}\u{202e}");
+    let flood = (0..50).map(|i| format!("https://flood-{i}.example/"));
+    let slash_away = std::iter::repeat_n(issuer.issuer.clone(), 3);
+    for iss in [forged, long, escapes].into_iter().chain(flood).chain(slash_away) {
+        assert_eq!(answer(&iss).await, stranger, "{:?}", &iss[..iss.len().min(80)]);
+    }
+    assert_eq!(answer(&configured).await.0, 200, "the configured spelling passes");
+
+    let warned = eventually(Duration::from_secs(2), async || {
+        !lines_with(&log.read(), "refused a token whose iss").is_empty()
+    });
+    assert!(warned.await, "{}", log.read());
+    let log = log.read();
+    assert!(
+        !log.lines().any(|line| line.starts_with("[2030")) && log.contains("\\n[2030-01-01"),
+        "no line forged, the newline escaped"
+    );
+    assert!(
+        !log.contains(['\u{1b}', '\u{7}', '\u{0}', '\u{202e}']) && log.contains("\\u{1b}[2J"),
+        "nothing for the terminal"
+    );
+    assert!(
+        !log.contains(&"i".repeat(200)) && log.contains("... (5"),
+        "a long iss cut, its length said"
+    );
+    assert!(log.lines().all(|line| line.len() < 2000), "no long line");
+
+    // Each line's head, `[time LEVEL target]`, is the server's own.
+    let warnings: Vec<_> = log
+        .lines()
+        .filter(|line| line.split(']').next().is_some_and(|head| head.contains(" WARN ")))
+        .filter(|line| !line.contains("has no trailing slash"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning: {warnings:#?}");
+    for part in [
+        format!(
+            "whose iss {:?} differs from the trusted issuer {configured:?}",
+            issuer.issuer
+        ),
+        format!("write it as {:?} in AUTH0_ISSUER", issuer.issuer),
+    ] {
+        assert!(warnings[0].contains(&part), "{part:?} in {}", warnings[0]);
+    }
+    let expected = lines_with(&log, &format!("is not a trusted issuer: expected {configured:?}"));
+    assert!(
+        expected.iter().filter(|line| line.contains(" DEBUG ")).count() >= 50 + 3 + 2,
+        "each other refusal names the issuer expected: {}",
+        expected.len()
+    );
 }

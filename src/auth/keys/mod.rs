@@ -1,16 +1,19 @@
 //! Signing keys: each trusted issuer's JWK Set ([`issuers`]), fetched over
 //! HTTP ([`http`]), parsed into the keys we verify with ([`jwks`]) and kept
-//! fresh ([`store`]).
+//! fresh ([`store`]); an issuer spelled with a trailing slash too many or
+//! too few is told to the operator ([`spelling`]).
 
 mod http;
 mod issuers;
 pub(crate) mod jwks;
 mod parsed;
+mod spelling;
 mod store;
 
 pub(crate) use http::is_loopback;
 pub(crate) use issuers::IssuerKeys;
 pub(crate) use jwks::PublishedKey;
+pub(crate) use spelling::log_unexpected_issuer;
 pub(crate) use store::KeyError;
 pub(crate) use store::KeyStore;
 pub use store::KeyStoreSettings;

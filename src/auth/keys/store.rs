@@ -95,9 +95,31 @@ pub(crate) enum FetchError {
     /// A key set without one key we could use.
     #[error("the key set has no usable RS256 signing key")]
     NoUsableKey,
-    /// The issuer's discovery document does not say where its keys are.
-    #[error("OpenID discovery: {0}")]
-    Discovery(String),
+    /// The issuer's discovery document (OpenID or RFC 8414) does not say
+    /// where its keys are, or could not be read.
+    #[error("{document}: {why}")]
+    Discovery {
+        /// The document's URL.
+        document: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The issuer's discovery document spells the issuer with a trailing
+    /// slash where the configuration has none, or the reverse: a
+    /// configuration error, which every token of the issuer would pay for.
+    #[error(
+        "{document} names the issuer {published:?}, AUTH0_ISSUER {configured:?}: they differ only by a trailing \
+         slash, and the issuer's tokens carry its own spelling, so every one would be refused; write it as \
+         {published:?} in AUTH0_ISSUER"
+    )]
+    IssuerSpelling {
+        /// The document's URL.
+        document: String,
+        /// The issuer as the document spells it.
+        published: String,
+        /// The issuer as configured.
+        configured: String,
+    },
 }
 
 /// Where a store gets its keys: the tenant over HTTP, or a stand-in in tests.
@@ -130,6 +152,27 @@ struct State {
     last_on_demand: Option<Instant>,
     /// When the latest fetch, of any kind, ended.
     last_fetch_ended: Option<Instant>,
+    /// The configuration error logged (at error level) since the last
+    /// success: the same one again is only a debug line.
+    reported: Option<String>,
+}
+
+impl State {
+    /// How loud a failed fetch is: a warning, but a configuration error
+    /// (an issuer spelled a trailing slash away) is one error line, then
+    /// debug lines while it repeats, so that it is neither lost among nor
+    /// repeated by the retries.
+    fn failure_level(&mut self, why: &FetchError) -> log::Level {
+        if !matches!(why, FetchError::IssuerSpelling { .. }) {
+            return log::Level::Warn;
+        }
+        let why = why.to_string();
+        if self.reported.as_ref() == Some(&why) {
+            return log::Level::Debug;
+        }
+        self.reported = Some(why);
+        log::Level::Error
+    }
 }
 
 /// Cached verification keys of one issuer.
@@ -374,17 +417,25 @@ impl KeyStore {
                     ttl.clamp(self.settings.min_ttl, self.settings.max_ttl)
                 });
                 state.failing = false;
+                state.reported = None;
                 self.usable_until_ms.store(u64::MAX, Ordering::Release);
                 self.generation.fetch_add(1, Ordering::AcqRel);
                 Some(state.keys.len())
             }
             Err(why) => {
-                match state.fetched_at {
-                    Some(at) => log::warn!(
-                        "JWKS refresh from {location} failed, keeping the last good keys (fetched {}s ago): {why}",
+                let kept = match state.fetched_at {
+                    Some(at) => format!(
+                        "JWKS refresh from {location} failed, keeping the last good keys (fetched {}s ago)",
                         at.elapsed().as_secs()
                     ),
-                    None => log::warn!("JWKS fetch from {location} failed: {why}"),
+                    None => format!("JWKS fetch from {location} failed"),
+                };
+                match state.failure_level(&why) {
+                    log::Level::Error => log::error!(
+                        "{kept}: {why} (retried every {}s; logged again only if it changes)",
+                        self.settings.refetch_cooldown.as_secs()
+                    ),
+                    level => log::log!(level, "{kept}: {why}"),
                 }
                 if !state.failing {
                     // The last good keys last `max_stale` from the first failure.

@@ -348,3 +348,22 @@ async fn a_key_set_without_usable_keys_is_a_failed_fetch() {
     assert!(!store.is_ready());
     assert!(matches!(store.key_for("a").await, Err(KeyError::Unavailable(_))));
 }
+
+#[test]
+fn an_issuer_spelling_error_is_logged_once_as_an_error_until_keys_load() {
+    let spelling = |published: &str| FetchError::IssuerSpelling {
+        document: "https://h/.well-known/openid-configuration".into(),
+        published: published.into(),
+        configured: "https://h/t".into(),
+    };
+    let mut state = State::default();
+    assert_eq!(state.failure_level(&FetchError::TimedOut), log::Level::Warn);
+    assert_eq!(state.failure_level(&spelling("https://h/t/")), log::Level::Error);
+    assert_eq!(state.failure_level(&spelling("https://h/t/")), log::Level::Debug);
+    assert_eq!(state.failure_level(&FetchError::Status(503)), log::Level::Warn);
+    assert_eq!(state.failure_level(&spelling("https://h/t/")), log::Level::Debug);
+    // Another error of the kind, or the same after a success, is news.
+    assert_eq!(state.failure_level(&spelling("https://h/t//")), log::Level::Error);
+    state.reported = None;
+    assert_eq!(state.failure_level(&spelling("https://h/t//")), log::Level::Error);
+}
