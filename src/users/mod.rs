@@ -9,3 +9,4 @@ mod writer;
 
 pub use row::User;
 pub use store::{UserStore, adopt_rows_without_issuer, list};
+pub(crate) use writer::WritersClosed;
