@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use actix_cors::Cors;
 use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::dev::{Server, Service, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Condition, DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
@@ -22,8 +22,9 @@ use crate::db::{self, DbError};
 use crate::dev::DevMode;
 use crate::metrics::METRICS;
 use crate::routes::{self, Docs};
+use crate::shutdown::Drain;
 use crate::telemetry;
-use crate::users::{self, UserStore};
+use crate::users::{self, UserStore, WritersClosed};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,8 @@ pub struct Application {
     port: u16,
     server: Server,
     metrics: Option<(u16, Server)>,
+    drain: Arc<Drain>,
+    writers: WritersClosed,
 }
 
 impl Application {
@@ -110,7 +113,8 @@ impl Application {
                 log::info!("{adopted} users row(s) written before users had an issuer now belong to {first}");
             }
         }
-        let users = web::Data::new(UserStore::open(&settings.database, settings.last_seen_interval)?);
+        let (users, writers) = UserStore::open_until_closed(&settings.database, settings.last_seen_interval)?;
+        let users = web::Data::new(users);
         let keys = web::Data::new(IssuerKeys::new(
             &settings.validation.issuers,
             settings.jwks_url.as_ref(),
@@ -139,10 +143,15 @@ impl Application {
         ));
         let is_dev = dev.is_some();
         let dev_issuer = dev.map(|dev| web::Data::new(dev.issuer));
+        // No load balancer watches `dev`: it stops without the announcement.
+        let drain = Arc::new(Drain::new(settings.connections.shutdown_grace, !is_dev));
+        let tracked = Arc::clone(&drain);
 
         let origin = settings.client_origin_url.clone();
         let app = move || {
+            let drain = Arc::clone(&tracked);
             App::new()
+                .app_data(web::Data::from(Arc::clone(&drain)))
                 .app_data(validator.clone())
                 .app_data(dpop.clone())
                 .app_data(users.clone())
@@ -189,6 +198,7 @@ impl Application {
                         )),
                 )
                 .wrap(from_fn(telemetry::observe))
+                .wrap_fn(move |req, srv| drain.track(srv.call(req)))
         };
         let server =
             connection::serve(listener, settings.workers, settings.connections, app).map_err(bind_error)?;
@@ -209,6 +219,8 @@ impl Application {
             port,
             server,
             metrics,
+            drain,
+            writers,
         })
     }
 
@@ -222,18 +234,12 @@ impl Application {
         self.metrics.as_ref().map(|(port, _)| *port)
     }
 
-    /// Serves until the process is told to stop; the metrics listener stops
-    /// with the API.
+    /// Serves until SIGTERM or SIGINT, then drains within
+    /// `SHUTDOWN_GRACE_SECS` (see [`shutdown`](crate::shutdown)); the
+    /// metrics listener stops with the API.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Some((_, metrics)) = self.metrics else {
-            return self.server.await;
-        };
-        let handle = metrics.handle();
-        let metrics = actix_web::rt::spawn(metrics);
-        let served = self.server.await;
-        handle.stop(true).await;
-        let _ = metrics.await;
-        served
+        let metrics = self.metrics.map(|(_, metrics)| metrics);
+        self.drain.serve(self.server, metrics, self.writers).await
     }
 }
 
@@ -257,6 +263,8 @@ fn metrics_server(address: &str) -> Result<(u16, Server), StartupError> {
         )
     })
     .workers(1)
+    // Stopped by the API's drain, at its end.
+    .disable_signals()
     .listen(listener)
     .map_err(bind_error)?
     .run();

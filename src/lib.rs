@@ -21,6 +21,7 @@ mod metrics;
 pub mod routes;
 #[allow(missing_docs, unreachable_pub)]
 mod schema;
+mod shutdown;
 mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod test_support;

@@ -159,6 +159,7 @@ fn connection_settings<F: Fn(&str) -> Option<String>>(
         max_connections: vars.get("MAX_CONNECTIONS", defaults.max_connections, |raw| {
             number_in(raw, 1..=1_000_000, "a number of connections")
         })?,
+        shutdown_grace: vars.get("SHUTDOWN_GRACE_SECS", defaults.shutdown_grace, seconds(3600))?,
     })
 }
 

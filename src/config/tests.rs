@@ -136,6 +136,13 @@ fn malformed_values_name_the_variable() {
         ("KEEP_ALIVE_SECS", "3601"),
         ("MAX_CONNECTIONS", "0"),
         ("MAX_CONNECTIONS", "lots"),
+        ("SHUTDOWN_GRACE_SECS", "-1"),
+        ("SHUTDOWN_GRACE_SECS", "0"),
+        ("SHUTDOWN_GRACE_SECS", "3601"),
+        ("SHUTDOWN_GRACE_SECS", "18446744073709551616"),
+        ("SHUTDOWN_GRACE_SECS", "30s"),
+        ("SHUTDOWN_GRACE_SECS", "1e3"),
+        ("SHUTDOWN_GRACE_SECS", "thirty"),
         ("METRICS_ADDR", "9464"),
         ("METRICS_ADDR", "localhost"),
         ("DPOP_MODE", "on"),
@@ -183,6 +190,7 @@ fn connection_limits_have_defaults_and_can_be_set() {
                 ("SEND_TIMEOUT_SECS", "60"),
                 ("KEEP_ALIVE_SECS", "75"),
                 ("MAX_CONNECTIONS", "100"),
+                ("SHUTDOWN_GRACE_SECS", "10"),
             ],
         ]
         .concat(),
@@ -196,7 +204,49 @@ fn connection_limits_have_defaults_and_can_be_set() {
             send_timeout: Duration::from_secs(60),
             keep_alive: Duration::from_secs(75),
             max_connections: 100,
+            shutdown_grace: Duration::from_secs(10),
         }
+    );
+}
+
+#[test]
+fn a_hostile_shutdown_grace_is_refused_in_one_line_saying_what_is_expected() {
+    let hostile = [
+        "-1",
+        "0",
+        "3601",
+        "18446744073709551616",
+        "1e3",
+        "30s",
+        "0x10",
+        "+-5",
+        "thirty",
+        "5\n6",
+    ];
+    for value in hostile {
+        let vars = [
+            ("AUTH0_DOMAIN", "t.auth0.com"),
+            ("AUTH0_AUDIENCE", "a"),
+            ("SHUTDOWN_GRACE_SECS", value),
+        ];
+        let error = settings(&vars).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "configuration error: SHUTDOWN_GRACE_SECS: expected a number of seconds from 1 to 3600, got {value:?}"
+            )
+        );
+    }
+    let vars = [
+        ("AUTH0_DOMAIN", "t.auth0.com"),
+        ("AUTH0_AUDIENCE", "a"),
+        ("SHUTDOWN_GRACE_SECS", " 3600 "),
+    ];
+    let grace = settings(&vars).unwrap().connections.shutdown_grace;
+    assert_eq!(
+        grace,
+        Duration::from_secs(3600),
+        "the longest, surrounding blanks trimmed"
     );
 }
 

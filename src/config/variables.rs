@@ -41,6 +41,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("SEND_TIMEOUT_SECS", "how long a response may wait for the client to read it before the connection is closed, 1-3600", "30"),
     ("KEEP_ALIVE_SECS", "how long an idle connection stays open between requests, 1-3600", "5"),
     ("MAX_CONNECTIONS", "most open connections per worker; more wait in the listen backlog until one closes (each may hold up to 128 KiB of request buffer)", "1024"),
+    ("SHUTDOWN_GRACE_SECS", "how long a stop (SIGTERM or SIGINT) may take, 1-3600: for its first third `/readyz` answers 503 while requests are still served (none under `dev`), then the listener closes and the requests in flight are finished; what is left at the end is cut off (see docs/deployment.md)", "30"),
     ("CLIENT_ORIGIN_URL", "the browser origin CORS allows", "http://localhost:4040"),
     ("METRICS_ADDR", "address of the Prometheus metrics listener (`GET /metrics`), e.g. `127.0.0.1:9464`; never the API's port", "none (no metrics listener)"),
     ("RUST_LOG", "log filter; `debug` logs each refusal with its reason, `info,access=debug` adds an access log", "info"),

@@ -39,6 +39,8 @@ pub struct ConnectionSettings {
     /// in the listen backlog. Each may hold up to 128 KiB of request
     /// buffer (actix-http's limit for a head): this bounds that memory.
     pub max_connections: usize,
+    /// How long a stop (SIGTERM) may take, its drain included.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ConnectionSettings {
@@ -48,6 +50,7 @@ impl Default for ConnectionSettings {
             send_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(5),
             max_connections: 1024,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -58,7 +61,9 @@ const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Serves the app `app` makes (one per worker) on `listener`, HTTP/1.1, with
 /// `workers` threads (`None`: one per core) and each connection held to
-/// `settings`. The server stops gracefully on SIGTERM or SIGINT.
+/// `settings`. It stops when told through its handle (signals are
+/// [`shutdown`](crate::shutdown)'s); a graceful stop closes the listener and
+/// each connection as soon as it has no request under way or arriving.
 pub(crate) fn serve<F, I, S, B>(
     listener: TcpListener,
     workers: Option<usize>,
@@ -78,7 +83,11 @@ where
     S::Future: 'static,
     B: MessageBody + 'static,
 {
-    let mut builder = ServerBuilder::new().max_concurrent_connections(settings.max_connections);
+    let mut builder = ServerBuilder::new()
+        .max_concurrent_connections(settings.max_connections)
+        .disable_signals()
+        // A backstop: the drain cuts off what is left at its own deadline.
+        .shutdown_timeout(settings.shutdown_grace.as_secs());
     if let Some(workers) = workers {
         builder = builder.workers(workers);
     }
@@ -94,11 +103,6 @@ where
         .listen("api", listener, move || {
             let shutdown = shutdown.clone();
             let service = HttpService::build()
-                // Idle keep-alive connections close as a graceful stop begins.
-                .graceful_shutdown_signal(move || {
-                    let shutdown = shutdown.clone();
-                    async move { shutdown.notified().await }
-                })
                 .keep_alive(KeepAlive::Timeout(settings.keep_alive))
                 // Times the first head from the accept, and answers 408.
                 .client_request_timeout(settings.request_timeout)
@@ -112,7 +116,12 @@ where
                 ));
             fn_service(move |io: TcpStream| {
                 let peer = io.peer_addr().ok();
-                ready(Ok((TimedStream::new(io, timeouts, peer), Protocol::Http1, peer)))
+                // Not actix-http's own graceful signal, which would also
+                // drop a request still arriving.
+                let shutdown = shutdown.clone();
+                let io = TimedStream::new(io, timeouts, peer)
+                    .closed_when_idle_after(async move { shutdown.notified().await });
+                ready(Ok((io, Protocol::Http1, peer)))
             })
             .and_then(service)
         })

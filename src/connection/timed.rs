@@ -11,6 +11,9 @@
 //! of one already under way. The clocks run only while a request is partly
 //! read or a write is blocked, so a request that arrives in one read, the
 //! usual case, costs no timer and no clock read.
+//!
+//! A graceful stop ends the stream at its next pause between requests (see
+//! [`TimedStream::closed_when_idle_after`]).
 
 use std::future::Future;
 use std::io;
@@ -46,6 +49,19 @@ pub(crate) struct TimedStream<S> {
     send_blocked: Option<Instant>,
     /// Wakes the connection at the nearer deadline; made when first needed.
     timer: Option<Pin<Box<Sleep>>>,
+    /// When the connection is to end at its next pause between requests.
+    closing: Closing,
+}
+
+/// When a connection ends at its next pause between requests (a graceful
+/// stop): until then, or now.
+enum Closing {
+    /// Never.
+    Never,
+    /// Once this resolves.
+    After(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Now: reads between requests find the end of the stream.
+    Now,
 }
 
 impl<S> TimedStream<S> {
@@ -59,7 +75,37 @@ impl<S> TimedStream<S> {
             request_began: None,
             send_blocked: None,
             timer: None,
+            closing: Closing::Never,
         }
+    }
+
+    /// Ends the connection once `signal` resolves, as soon as it is between
+    /// requests: a read then finds the end of the stream, so actix-http
+    /// closes the connection, after the response under way if there is one.
+    /// Bytes already there are read first: a request that has begun to
+    /// arrive is read in full and answered. A connection that has sent
+    /// nothing yet is between requests too (clients open spare ones, which
+    /// would otherwise hold the stop until the request timeout).
+    pub(crate) fn closed_when_idle_after(
+        mut self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Self {
+        self.closing = Closing::After(Box::pin(signal));
+        self
+    }
+
+    /// Whether a read that found nothing should find the end of the stream
+    /// instead; arranges to be woken when that changes.
+    fn poll_closing(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.framing.is_idle() {
+            return false;
+        }
+        if let Closing::After(signal) = &mut self.closing
+            && signal.as_mut().poll(cx).is_ready()
+        {
+            self.closing = Closing::Now;
+        }
+        matches!(self.closing, Closing::Now)
     }
 
     /// The nearer deadline running, and which it is.
@@ -164,6 +210,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedStream<S> {
                 }
                 Poll::Ready(Ok(()))
             }
+            Poll::Pending if this.poll_closing(cx) => Poll::Ready(Ok(())),
             Poll::Pending => this.poll_deadline(cx).map(Err),
             Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
         }
@@ -214,6 +261,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for TimedStream<S> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
+    use tokio::sync::oneshot;
     use tokio::time::{advance, timeout};
 
     const TIMEOUTS: Timeouts = Timeouts {
@@ -333,5 +381,43 @@ mod tests {
         server.shutdown().await.unwrap();
         drop(server);
         assert_eq!(reader.await.unwrap(), 640);
+    }
+
+    /// A connection that stops (see [`TimedStream::closed_when_idle_after`])
+    /// once `stop` is sent, after `sent` has been written and read.
+    async fn stoppable(sent: &[u8]) -> (TimedStream<DuplexStream>, DuplexStream, oneshot::Sender<()>) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let (server, mut client) = connection(4096);
+        let mut server = server.closed_when_idle_after(async {
+            let _ = stopped.await;
+        });
+        client.write_all(sent).await.unwrap();
+        assert!(read(&mut server, Duration::from_secs(1)).await.unwrap().is_ok());
+        (server, client, stop)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stop_ends_an_idle_stream_but_not_a_request_still_arriving() {
+        let (mut server, mut client, stop) =
+            stoppable(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost:").await;
+        stop.send(()).unwrap();
+        // The second partly arrived: the read waits for the rest, which is read.
+        assert!(read(&mut server, Duration::from_secs(1)).await.is_none());
+        client.write_all(b" a\r\n\r\n").await.unwrap();
+        let rest = read(&mut server, Duration::from_secs(1)).await.unwrap().unwrap();
+        assert_eq!(rest, b" a\r\n\r\n");
+        // Between requests: the end of the stream, at once.
+        let end = read(&mut server, Duration::from_secs(1)).await.unwrap().unwrap();
+        assert!(end.is_empty(), "{end:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_idle_stream_waiting_for_a_request_ends_when_the_stop_comes() {
+        let (mut server, _client, stop) = stoppable(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        let waiting = tokio::spawn(async move { read(&mut server, Duration::from_secs(3600)).await });
+        tokio::task::yield_now().await;
+        stop.send(()).unwrap();
+        let end = waiting.await.unwrap().unwrap().unwrap();
+        assert!(end.is_empty(), "{end:?}");
     }
 }

@@ -65,7 +65,6 @@ impl Pace {
 /// The sending side: wakes the checkpoint thread. Dropping it ends the thread.
 pub(crate) struct Checkpointer {
     commits: SyncSender<()>,
-    #[cfg(test)]
     thread: std::thread::JoinHandle<()>,
 }
 
@@ -76,21 +75,17 @@ impl Checkpointer {
         // One pending signal is enough: it stands for every commit until
         // the thread takes it.
         let (commits, signals) = std::sync::mpsc::sync_channel(1);
-        let _thread = crate::background::spawn("users-checkpoint", move || {
+        let thread = crate::background::spawn("users-checkpoint", move || {
             run(&path, busy_timeout, pace, &signals)
         });
-        Self {
-            commits,
-            #[cfg(test)]
-            thread: _thread,
-        }
+        Self { commits, thread }
     }
 
     /// Ends the thread, once it has run the checkpoint still due.
-    #[cfg(test)]
-    fn stop(self) {
+    pub(crate) fn stop(self) {
         drop(self.commits);
-        self.thread.join().unwrap();
+        // A panic there has been reported by the panic hook already.
+        let _ = self.thread.join();
     }
 
     /// Signals a commit; never waits.

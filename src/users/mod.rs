@@ -11,3 +11,4 @@ mod writer;
 pub use revocation::{revoke, revoke_unseen, unrevoke};
 pub use row::User;
 pub use store::{UserStore, adopt_rows_without_issuer, list};
+pub(crate) use writer::WritersClosed;

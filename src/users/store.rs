@@ -19,7 +19,7 @@ use crate::metrics::METRICS;
 use crate::schema::users;
 use crate::users::revocation::Revocations;
 use crate::users::row::User;
-use crate::users::writer::{Notify, Writer};
+use crate::users::writer::{Notify, Writer, WritersClosed};
 
 /// Most users remembered in memory per instance.
 const KNOWN_USERS_CAPACITY: usize = 100_000;
@@ -79,10 +79,20 @@ impl UserStore {
     /// Opens the users table at `settings` (already migrated). Fails when the
     /// database cannot be reached now.
     pub fn open(settings: &DbSettings, last_seen_interval: Duration) -> Result<Self, DbError> {
+        Self::open_until_closed(settings, last_seen_interval).map(|(store, _)| store)
+    }
+
+    /// Opens as [`open`](Self::open), and tells when the store, once dropped,
+    /// has written what it had queued and closed the database.
+    pub(crate) fn open_until_closed(
+        settings: &DbSettings,
+        last_seen_interval: Duration,
+    ) -> Result<(Self, WritersClosed), DbError> {
+        let (writer, closed) = Writer::start(settings)?;
         let revocations = Arc::new(Revocations::default());
         Revocations::keep_current(&revocations, settings);
-        Ok(Self {
-            writer: Writer::start(settings)?,
+        let store = Self {
+            writer,
             revocations,
             known: Cache::new(KNOWN_USERS_CAPACITY),
             last_seen_interval,
@@ -92,7 +102,8 @@ impl UserStore {
             started: Instant::now(),
             readiness: tokio::sync::Mutex::new(None),
             readiness_checks: AtomicU64::new(0),
-        })
+        };
+        Ok((store, closed))
     }
 
     /// The `users.id` of the user `sub` of `issuer`, writing its row on

@@ -81,12 +81,14 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer threads for `settings`. Fails when the database
-    /// cannot be reached now.
-    pub(crate) fn start(settings: &DbSettings) -> Result<Self, DbError> {
+    /// Starts the writer threads for `settings`, and what learns when they
+    /// have all ended. Fails when the database cannot be reached now.
+    pub(crate) fn start(settings: &DbSettings) -> Result<(Self, WritersClosed), DbError> {
         let (jobs, queue) = std::sync::mpsc::channel();
         let epoch = Arc::new(AtomicU64::new(0));
         let writes_failing = Arc::new(AtomicBool::new(false));
+        // Each thread holds a sender, never used: all dropped, the thread ended.
+        let (running, closed) = std::sync::mpsc::channel::<()>();
         if settings.is_postgres() {
             let queue = Arc::new(Mutex::new(queue));
             // One connection now: a wrong URL or a server that is down fails
@@ -99,6 +101,7 @@ impl Writer {
                 };
                 let queue = Arc::clone(&queue);
                 let writes_failing = Arc::clone(&writes_failing);
+                let running = running.clone();
                 crate::background::spawn(&format!("users-writer-{n}"), move || {
                     write_until_closed(&mut db, &writes_failing, |storm| {
                         take_batch(
@@ -107,6 +110,8 @@ impl Writer {
                             GATHER,
                         )
                     });
+                    drop(db);
+                    drop(running);
                 });
             }
         } else {
@@ -124,9 +129,13 @@ impl Writer {
                 write_until_closed(&mut db, &writes_failing, |storm| {
                     take_batch(&queue, storm, GATHER)
                 });
+                // The last commits checkpointed, then the file closed.
+                db.checkpointer.stop();
+                drop(db.file);
+                drop(running);
             });
         }
-        Ok(Self { jobs, epoch })
+        Ok((Self { jobs, epoch }, WritersClosed(closed)))
     }
 
     /// Writes the row of the user (`issuer`, `sub`), or refreshes its
@@ -154,6 +163,17 @@ impl Writer {
     /// another. Always 0 on PostgreSQL.
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
+    }
+}
+
+/// Learns when every writer thread has ended: the queue closed (the last
+/// [`Writer`] dropped), every job in it written, the database closed.
+pub(crate) struct WritersClosed(Receiver<()>);
+
+impl WritersClosed {
+    /// Waits up to `limit` for the writer threads to end; whether they have.
+    pub(crate) fn wait(self, limit: Duration) -> bool {
+        matches!(self.0.recv_timeout(limit), Err(RecvTimeoutError::Disconnected))
     }
 }
 

@@ -14,6 +14,7 @@ mod claims;
 mod cli;
 mod docs;
 mod dpop;
+mod drain;
 mod faults;
 mod hostile;
 mod issuers;

@@ -58,7 +58,7 @@ async fn slow_client(address: String) -> Seen {
 }
 
 /// Reads one answer's head and its `Content-Length` body.
-async fn read_answer(stream: &mut TcpStream) -> Vec<u8> {
+pub async fn read_answer(stream: &mut TcpStream) -> Vec<u8> {
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
     loop {

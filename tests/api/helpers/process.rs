@@ -2,7 +2,7 @@
 
 use super::{Env, TestIssuer, eventually};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 /// A free TCP port on loopback (for processes that bind it themselves).
@@ -142,6 +142,27 @@ impl ServeProcess {
     /// The process id, for signals.
     pub fn pid(&self) -> u32 {
         self.process.child.id()
+    }
+
+    /// Sends it the signal `name` (`TERM`, `INT`...).
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name}");
+    }
+
+    /// Its exit status, once it has exited within `limit` (`None`: still running).
+    pub async fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let child = &mut self.process.child;
+        let mut exit = None;
+        eventually(limit, async || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        })
+        .await;
+        exit
     }
 }
 
