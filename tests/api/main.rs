@@ -14,6 +14,7 @@ mod claims;
 mod cli;
 mod docs;
 mod dpop;
+mod explain;
 mod faults;
 mod hostile;
 mod issuers;
