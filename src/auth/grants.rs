@@ -75,7 +75,7 @@ impl GrantClaims<'_> {
     /// True for a client acting for itself: `gty` is Auth0's
     /// `client-credentials`, or, without `gty`, `client_id` is a string
     /// equal to `sub` (RFC 9068 section 2.2).
-    fn is_machine(&self) -> bool {
+    pub(crate) fn is_machine(&self) -> bool {
         match &self.gty {
             Some(gty) => gty == "client-credentials",
             None => self.client_id.as_ref().and_then(Value::as_str) == Some(self.sub),

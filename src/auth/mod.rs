@@ -14,6 +14,7 @@
 mod authorization;
 mod cache;
 mod challenge;
+pub mod doctor;
 pub(crate) mod dpop;
 mod error;
 mod grants;

@@ -8,7 +8,7 @@
 //! RFC 8725 and 9068 below). The signature is checked with the issuer's key
 //! as parsed when its JWK Set was read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer};
 use crate::auth::authorization::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
 use crate::auth::error::AuthError;
-use crate::auth::grants::{GrantClaims, PermissionsFrom};
+use crate::auth::grants::{GrantClaims, GrantSource, PermissionsFrom};
 use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore, log_unexpected_issuer};
 use crate::auth::token::{Principal, unix_now};
@@ -70,7 +70,7 @@ impl std::str::FromStr for TokenProfile {
 
 /// The longest lifetime a token may claim: Auth0 issues access tokens for
 /// at most 30 days, so an `exp` further out than a year is not one of its.
-const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
+pub(crate) const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
 
 /// The longest `sub` accepted: it becomes a users row, and is printed.
 const MAX_SUB_BYTES: usize = 255;
@@ -229,21 +229,12 @@ impl TokenValidator {
 
     /// Full validation, bypassing the cache: header, key, signature, claims.
     pub(crate) async fn verify(&self, token: &str) -> Result<VerifiedToken, AuthError> {
-        // A token that decodes as a compact JWS holds only base64url
-        // characters and dots, all of them RFC 6750 b64token characters:
-        // the syntax check only picks the message of a refusal.
-        let jws = read_jws(token, self.profile).map_err(|refusal| match check_b64token(token) {
-            Err(malformed) => malformed,
-            Ok(()) => refusal,
-        })?;
-        let kid = jws
-            .header
-            .kid
-            .filter(|kid| !kid.is_empty())
-            .ok_or_else(|| invalid("token has no kid"))?;
-        let mut claims: KnownClaims =
-            serde_json::from_slice(&jws.payload).map_err(|_| invalid("malformed claims"))?;
-        let issuer = self.issuer_named(claims.iss.as_deref())?;
+        let Read {
+            jws,
+            kid,
+            claims,
+            issuer,
+        } = self.read(token)?;
         let key = issuer.keys.key_for(&kid).await.map_err(|err| match err {
             KeyError::UnknownKid => invalid("unknown signing key (kid)"),
             KeyError::Unavailable(retry_after) => AuthError::KeysUnavailable { retry_after },
@@ -254,7 +245,64 @@ impl TokenValidator {
         {
             return Err(invalid("invalid signature"));
         }
-        let now = unix_now();
+        let checked = self.check_claims(claims, unix_now())?;
+        let principal = Principal::new(
+            Arc::clone(&issuer.name),
+            checked.sub,
+            checked.permissions,
+            checked.granted_by,
+            jws.payload,
+        );
+        Ok(VerifiedToken {
+            principal,
+            jkt: checked.jkt,
+            kid,
+            key,
+            valid_until: checked.exp.saturating_add(self.leeway),
+            issued_at: checked.issued_at,
+            keys: Arc::clone(&issuer.keys),
+            // Never a real generation: the first hit checks the key set itself.
+            key_generation: AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// Everything [`verify`](Self::verify) checks but the key and the
+    /// signature, in its order and with its words: what can be said of a
+    /// token without its issuer's keys (`explain` offline). Fetches nothing.
+    pub(crate) fn check_unsigned(&self, token: &str) -> Result<Checked, AuthError> {
+        let read = self.read(token)?;
+        self.check_claims(read.claims, unix_now())
+    }
+
+    /// The token decoded, its header checked, its `kid` and claims read and
+    /// its issuer found: the steps before the key.
+    fn read<'t>(&self, token: &'t str) -> Result<Read<'t, '_>, AuthError> {
+        // A token that decodes as a compact JWS holds only base64url
+        // characters and dots, all of them RFC 6750 b64token characters:
+        // the syntax check only picks the message of a refusal.
+        let mut jws = read_jws(token, self.profile).map_err(|refusal| match check_b64token(token) {
+            Err(malformed) => malformed,
+            Ok(()) => refusal,
+        })?;
+        let kid = jws
+            .header
+            .kid
+            .take()
+            .filter(|kid| !kid.is_empty())
+            .ok_or_else(|| invalid("token has no kid"))?;
+        let claims: KnownClaims =
+            serde_json::from_slice(&jws.payload).map_err(|_| invalid("malformed claims"))?;
+        let issuer = self.issuer_named(claims.iss.as_deref())?;
+        Ok(Read {
+            jws,
+            kid,
+            claims,
+            issuer,
+        })
+    }
+
+    /// The claim checks that follow the signature's, at `now`.
+    fn check_claims(&self, mut claims: KnownClaims, now: u64) -> Result<Checked, AuthError> {
         let exp = claims.exp.ok_or_else(|| invalid("missing required claim: exp"))?;
         let aud = claims
             .aud
@@ -313,25 +361,39 @@ impl TokenValidator {
             client_id: claims.client_id,
         }
         .granted(self.permissions_from);
-        let principal = Principal::new(
-            Arc::clone(&issuer.name),
+        Ok(Checked {
             sub,
+            jkt,
+            exp,
             permissions,
             granted_by,
-            jws.payload,
-        );
-        Ok(VerifiedToken {
-            principal,
-            jkt,
-            kid,
-            key,
-            valid_until: exp.saturating_add(self.leeway),
             issued_at,
-            keys: Arc::clone(&issuer.keys),
-            // Never a real generation: the first hit checks the key set itself.
-            key_generation: AtomicU64::new(u64::MAX),
         })
     }
+}
+
+/// A token read up to its key: see [`TokenValidator::read`].
+struct Read<'t, 'v> {
+    jws: Jws<'t>,
+    kid: String,
+    claims: KnownClaims,
+    issuer: &'v TrustedIssuer,
+}
+
+/// What the claim checks leave of a token.
+pub(crate) struct Checked {
+    /// Its `sub`.
+    pub(crate) sub: String,
+    /// The DPoP key it is bound to (`cnf.jkt`), if any.
+    pub(crate) jkt: Option<String>,
+    /// Its `exp`.
+    pub(crate) exp: u64,
+    /// The permissions it grants.
+    pub(crate) permissions: BTreeSet<String>,
+    /// Where they came from.
+    pub(crate) granted_by: GrantSource,
+    /// When it was issued (`iat`), if it says.
+    pub(crate) issued_at: Option<u64>,
 }
 
 /// RFC 9068 section 2.2's required claims beyond RFC 7519's: `client_id`
@@ -360,7 +422,7 @@ fn check_rfc9068_claims(claims: &KnownClaims) -> Result<(), AuthError> {
 
 /// A `sub` becomes a users row and is printed by `users`: it must be a
 /// short, printable identifier.
-fn check_sub(sub: &str) -> Result<(), &'static str> {
+pub(crate) fn check_sub(sub: &str) -> Result<(), &'static str> {
     if sub.is_empty() {
         Err("empty sub claim")
     } else if sub.trim().is_empty() {
@@ -400,6 +462,14 @@ const RFC9068_TYP: Typ = Typ {
     required: true,
 };
 
+/// The `typ` a token may have under `profile`.
+pub(crate) fn token_typ(profile: TokenProfile) -> &'static Typ {
+    match profile {
+        TokenProfile::Any => &TOKEN_TYP,
+        TokenProfile::Rfc9068 => &RFC9068_TYP,
+    }
+}
+
 /// Splits and decodes a compact JWS and checks its header: every part is
 /// decoded before any is parsed.
 fn read_jws(token: &str, profile: TokenProfile) -> Result<Jws<'_>, AuthError> {
@@ -416,11 +486,7 @@ fn read_jws(token: &str, profile: TokenProfile) -> Result<Jws<'_>, AuthError> {
     if header.alg != "RS256" {
         return Err(invalid("algorithm not allowed: only RS256 is accepted"));
     }
-    let typ = match profile {
-        TokenProfile::Any => &TOKEN_TYP,
-        TokenProfile::Rfc9068 => &RFC9068_TYP,
-    };
-    check_header(header.typ.as_deref(), header.crit, typ).map_err(|fault| match fault {
+    check_header(header.typ.as_deref(), header.crit, token_typ(profile)).map_err(|fault| match fault {
         HeaderFault::Typ if profile == TokenProfile::Rfc9068 => {
             invalid("token type (typ) must be at+jwt (TOKEN_PROFILE=rfc9068)")
         }
@@ -437,7 +503,7 @@ fn read_jws(token: &str, profile: TokenProfile) -> Result<Jws<'_>, AuthError> {
 
 /// A NumericDate (RFC 7519 section 2) in whole seconds: a non-negative
 /// integer, or a fraction, rounded.
-fn seconds(value: &serde_json::Number) -> Result<u64, AuthError> {
+pub(crate) fn seconds(value: &serde_json::Number) -> Result<u64, AuthError> {
     match (value.as_u64(), value.as_f64()) {
         (Some(whole), _) => Ok(whole),
         (None, Some(fraction)) if fraction.is_finite() && (0.0..u64::MAX as f64).contains(&fraction) => {

@@ -1,6 +1,7 @@
-//! The command line: `serve` (the default), `dev`, `token`, `proof`, `users`,
-//! `migrate`; one file a command family.
+//! The command line: `serve` (the default), `dev`, `token`, `proof`,
+//! `explain`, `users`, `migrate`; one file a command family.
 
+mod explain;
 mod output;
 mod serve;
 mod tokens;
@@ -11,6 +12,7 @@ use std::path::PathBuf;
 use actix_auth0_api::config::VARIABLES;
 use clap::{Parser, Subcommand};
 
+use self::explain::ExplainArgs;
 use self::serve::DataDir;
 use self::tokens::{ProofArgs, TokenArgs};
 use self::users::UsersAction;
@@ -40,6 +42,8 @@ enum Command {
     Token(TokenArgs),
     /// Print a DPoP proof for one request, signed by a DPoP key.
     Proof(ProofArgs),
+    /// Say what the server would do with a token, and why, offline (exit 0: accepted).
+    Explain(ExplainArgs),
     /// List the users table; `users revoke` and `users unrevoke` shut a user out and let it back in.
     Users {
         /// One JSON object per line instead of a table.
@@ -69,6 +73,7 @@ impl Cli {
             Command::Dev(data_dir) => serve::dev(&data_dir).await,
             Command::Token(args) => tokens::token(&args),
             Command::Proof(args) => tokens::proof(&args),
+            Command::Explain(args) => explain::explain(&args).await,
             Command::Users { json, action: None } => users::users(json),
             Command::Users {
                 action: Some(action), ..

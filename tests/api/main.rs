@@ -15,6 +15,7 @@ mod cli;
 mod docs;
 mod dpop;
 mod drain;
+mod explain;
 mod faults;
 mod hostile;
 mod issuers;

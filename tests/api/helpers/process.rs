@@ -57,6 +57,26 @@ impl Binary {
         self.command.output().unwrap()
     }
 
+    /// Runs it to its end with `input` on its standard input.
+    pub fn output_with_input(mut self, input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        // Written beside the reads: a process that stops reading early
+        // must not block the test (a broken pipe is its business).
+        let writer = std::thread::spawn(move || drop(stdin.write_all(&input)));
+        let output = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        output
+    }
+
     /// Runs it to its end; its exit code and standard error.
     pub fn code_and_stderr(self) -> (Option<i32>, String) {
         let output = self.output();
