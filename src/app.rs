@@ -13,6 +13,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::{Condition, DefaultHeaders, Next, from_fn};
 use actix_web::{App, HttpMessage, HttpResponse, HttpServer, web};
 
+use crate::auth::DpopMode;
 use crate::auth::dpop::{DPOP, DPOP_NONCE, DpopVerifier, NextNonce};
 use crate::auth::validator::TokenValidator;
 use crate::auth::{AuthenticatedUser, IssuerKeys, PublicUrl};
@@ -21,6 +22,7 @@ use crate::connection;
 use crate::db::{self, DbError};
 use crate::dev::DevMode;
 use crate::metrics::METRICS;
+use crate::proof_ledger::ProofLedger;
 use crate::routes::{self, Docs};
 use crate::shutdown::Drain;
 use crate::telemetry;
@@ -121,7 +123,12 @@ impl Application {
             &settings.keys,
         )?);
         let validator = web::Data::new(TokenValidator::new(&settings.validation, &keys));
-        let dpop = web::Data::new(DpopVerifier::new(&settings.dpop));
+        let mut dpop = DpopVerifier::new(&settings.dpop);
+        if settings.database.is_postgres() && settings.dpop.mode != DpopMode::Disabled {
+            // Several instances may share it: each refuses the others' proofs.
+            dpop = dpop.sharing(Arc::new(ProofLedger::start(&settings.database)?));
+        }
+        let dpop = web::Data::new(dpop);
         let refreshed = keys.clone();
 
         let address = format!("{}:{}", settings.host, settings.port);

@@ -18,6 +18,7 @@ pub mod db;
 pub mod dev;
 pub mod guide;
 mod metrics;
+mod proof_ledger;
 pub mod routes;
 #[allow(missing_docs, unreachable_pub)]
 mod schema;

@@ -314,7 +314,7 @@ pub(crate) async fn dpop_bound(
             "this token is not bound to a key (no cnf.jkt): present it with the Bearer scheme".into(),
         )
     })?;
-    dpop.verify(proof, token, jkt, target)?;
+    dpop.verify(proof, token, jkt, target).await?;
     Ok(verified)
 }
 

@@ -45,5 +45,6 @@ pub use permission::{
 #[cfg(feature = "test-support")]
 pub(crate) use public_url::normalize_url;
 pub(crate) use public_url::{PublicUrl, RESOURCE_METADATA_PATH};
+pub(crate) use token::unix_now;
 pub use token::{Claims, Principal, Scheme};
 pub use validator::{TokenProfile, ValidationSettings};

@@ -4,6 +4,7 @@
 //! by the server's proof check and its proof maker cannot hide.
 
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
@@ -16,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, Reply, TestApp, TestIssuer, now, read, shared_key};
+use crate::helpers::{Backend, Reply, TestApp, TestIssuer, eventually, now, read, shared_key};
 
 /// What a DPoP challenge announces.
 const ALGS: &str = "ES256 ES384 ES512 EdDSA RS256 RS384 RS512 PS256 PS384 PS512";
@@ -912,4 +913,51 @@ async fn with_a_nonce_secret_proofs_must_carry_a_nonce_the_api_issued() {
     let reply = app.get_as("/api/private", &bearer).await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("dpop-nonce"), "");
+}
+
+/// Two instances on one PostgreSQL database behind one public URL: a proof
+/// one admitted is refused by the other (and by itself), whichever gets it
+/// first; proofs of their own are admitted by each.
+#[actix_web::test]
+#[ignore = "needs PostgreSQL at 127.0.0.1:5432 (TEST_POSTGRES_URL)"]
+async fn a_proof_admitted_by_one_instance_is_refused_by_every_other() {
+    let public = [("PUBLIC_BASE_URL", "https://api.example.com")];
+    let first = TestApp::builder(Backend::Postgres).env(&public).spawn().await;
+    let url = first.database.url();
+    let second = TestApp::builder(Backend::Postgres)
+        .trusting(&[&first.issuer.issuer])
+        .env(&[public[0], ("DATABASE_URL", &url)])
+        .spawn()
+        .await;
+    let key = ClientKey::es256();
+    let token = bound_token(&first, "auth0|roamer", &key, json!({}));
+    let proof_for = || key.proof("GET", "https://api.example.com/api/private", &token);
+    let ready = async |app: &TestApp| {
+        let fresh = proof_for();
+        eventually(Duration::from_secs(10), async || {
+            dpop(app, "/api/private", &token, &fresh).await.status == 200
+        })
+        .await
+    };
+    assert!(ready(&first).await && ready(&second).await, "keys loaded");
+
+    for (admits, replays_on) in [(&first, &second), (&second, &first)] {
+        for _ in 0..20 {
+            let proof = proof_for();
+            assert_eq!(dpop(admits, "/api/private", &token, &proof).await.status, 200);
+            let replayed = dpop(replays_on, "/api/private", &token, &proof).await;
+            assert_refused(&replayed, 401, "invalid_dpop_proof", "DPoP", "replayed");
+        }
+    }
+    // The same proof sent to both at once: exactly one admits it.
+    for _ in 0..20 {
+        let proof = proof_for();
+        let (a, b) = futures_util::join!(
+            dpop(&first, "/api/private", &token, &proof),
+            dpop(&second, "/api/private", &token, &proof)
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 401], "{a:?} {b:?}");
+    }
 }

@@ -24,16 +24,19 @@ mod replay;
 
 pub(crate) use key::ALGORITHMS;
 pub(crate) use proof::Target;
+pub(crate) use replay::ProofId;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use futures_util::future::BoxFuture;
 
 use crate::auth::dpop::nonces::Nonces;
 use crate::auth::dpop::proof::check;
-use crate::auth::dpop::replay::{Remembered, ReplayCache};
+use crate::auth::dpop::replay::{Remembered, ReplayCache, proof_id};
 use crate::auth::error::{AuthError, bad_proof};
 use crate::auth::public_url::{PublicUrl, UrlError};
 use crate::auth::token::unix_now;
@@ -119,6 +122,20 @@ impl Default for DpopSettings {
     }
 }
 
+/// The proofs every instance sharing a database has accepted (PostgreSQL):
+/// a proof new to this instance's replay cache is recorded there before it
+/// is admitted, so that no other instance admits it again.
+pub(crate) trait SharedProofs: Send + Sync {
+    /// Records the proof `id` until the end of second `expires`: `true`
+    /// when no instance had recorded it (within its window).
+    fn record(&self, id: ProofId, expires: u64) -> BoxFuture<'static, Result<bool, Unrecorded>>;
+}
+
+/// A proof that could not be recorded (the database is unreachable): the
+/// request is answered 503, never admitted unrecorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unrecorded;
+
 /// Checks DPoP proofs, and remembers the ones it accepted.
 pub(crate) struct DpopVerifier {
     mode: DpopMode,
@@ -127,6 +144,9 @@ pub(crate) struct DpopVerifier {
     ahead: u64,
     nonces: Option<Nonces>,
     replays: ReplayCache,
+    /// Where the proofs of every instance are recorded, when several share
+    /// a database.
+    shared: Option<Arc<dyn SharedProofs>>,
 }
 
 /// The nonce a successful DPoP response hands the client for its next
@@ -152,6 +172,15 @@ impl DpopVerifier {
                 settings.replay_per_key,
                 window + ahead,
             ),
+            shared: None,
+        }
+    }
+
+    /// This verifier, also recording each proof it admits in `shared`.
+    pub(crate) fn sharing(self, shared: Arc<dyn SharedProofs>) -> Self {
+        Self {
+            shared: Some(shared),
+            ..self
         }
     }
 
@@ -173,7 +202,7 @@ impl DpopVerifier {
     /// binding of section 7.1: cheap ones first, the signature last but one,
     /// the replay check last (so that only a proof that passed everything
     /// else takes a place in the cache).
-    pub(crate) fn verify(
+    pub(crate) async fn verify(
         &self,
         proof: &HeaderValue,
         access_token: &str,
@@ -200,9 +229,17 @@ impl DpopVerifier {
             ));
         }
         checked.key.verify(checked.signing_input, &checked.signature)?;
+        let replayed = || bad_proof("DPoP proof replayed (jti already used)");
         match self.replays.remember(jkt, &checked.jti, checked.expires, now) {
-            Remembered::New => Ok(()),
-            Remembered::Seen => Err(bad_proof("DPoP proof replayed (jti already used)")),
+            Remembered::New => match &self.shared {
+                None => Ok(()),
+                Some(shared) => match shared.record(proof_id(jkt, &checked.jti), checked.expires).await {
+                    Ok(true) => Ok(()),
+                    Ok(false) => Err(replayed()),
+                    Err(Unrecorded) => Err(AuthError::DatabaseUnavailable),
+                },
+            },
+            Remembered::Seen => Err(replayed()),
             // Every proof of the key is forgotten by then: the latest one
             // expires at most window + ahead after now, and leaves the
             // second after.

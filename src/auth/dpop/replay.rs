@@ -155,9 +155,12 @@ impl ReplayCache {
     }
 }
 
+/// A proof's 128-bit id: see [`proof_id`].
+pub(crate) type ProofId = [u8; 16];
+
 /// The 128-bit id of the proof `jti` of the key `jkt`: the first half of
 /// SHA-256 of `jkt.jti` (a thumbprint holds no dot).
-fn proof_id(jkt: &str, jti: &str) -> [u8; 16] {
+pub(super) fn proof_id(jkt: &str, jti: &str) -> ProofId {
     let mut context = digest::Context::new(&SHA256);
     context.update(jkt.as_bytes());
     context.update(b".");
