@@ -86,7 +86,7 @@ impl Settings {
             true => trusted_url(raw).map(Some),
             false => Err(
                 "only with a single issuer: with several, each issuer's keys are found from the issuer \
-                 (its .well-known/jwks.json, or its OpenID discovery document)"
+                 (its .well-known/jwks.json, or its OpenID or RFC 8414 metadata)"
                     .into(),
             ),
         })?;

@@ -12,7 +12,7 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
     ("AUTH0_DOMAIN", "tenant domain, e.g. `dev-abc.us.auth0.com`; comma-separated for several (a custom domain beside the canonical one)", "required unless `AUTH0_ISSUER` is set"),
     ("AUTH0_AUDIENCE", "API identifier; a comma-separated list accepts any of them", "required"),
     ("AUTH0_ISSUER", "the exact `iss` values accepted, comma-separated (https, or http on loopback; no user name, password, query or fragment; Auth0's end with `/`, and one without is warned about at start)", "`https://{AUTH0_DOMAIN}/` for each domain"),
-    ("AUTH0_JWKS_URL", "where the signing keys are published, for a single issuer only (https; http only for a loopback host; no user name, password or fragment)", "`{AUTH0_ISSUER}.well-known/jwks.json`, or where its OpenID discovery document says"),
+    ("AUTH0_JWKS_URL", "where the signing keys are published, for a single issuer only (https; http only for a loopback host; no user name, password or fragment)", "`{AUTH0_ISSUER}.well-known/jwks.json`, or where its OpenID discovery document (or RFC 8414 metadata) says"),
     ("AUTH0_LEEWAY_SECS", "clock skew tolerated on `exp`, `nbf` and `iat` (at most 300)", "60"),
     ("PERMISSIONS_FROM", "which claims grant permissions: `auto` (the `permissions` claim, else a machine token's `scope`: Auth0's `gty` `client-credentials`, or `sub` equal to `client_id` as RFC 9068 has it), `permissions`, `scope` or `both` (see the README, \"Using your own Auth0 tenant\")", "auto"),
     ("TOKEN_PROFILE", "`rfc9068`: only RFC 9068 access tokens (`typ` `at+jwt`; `client_id`, `jti` and `iat` present), as Auth0's \"RFC 9068\" token dialect and standard issuers make them; `any`: those and Auth0's default tokens", "any"),
