@@ -242,7 +242,7 @@ impl Application {
     }
 
     /// Serves until SIGTERM or SIGINT, then drains within
-    /// `SHUTDOWN_GRACE_SECS` (see [`shutdown`](crate::shutdown)); the
+    /// `SHUTDOWN_GRACE_SECS` (see docs/deployment.md, "Graceful shutdown"); the
     /// metrics listener stops with the API.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let metrics = self.metrics.map(|(_, metrics)| metrics);
