@@ -5,7 +5,8 @@
 //! Two parts that never decide alone. The *verdict* is the server's own:
 //! the validator's path (`verify` when the issuer's keys can be fetched,
 //! else every check but the key and the signature), then the guard's rules
-//! for the scheme a DPoP-bound token needs. The *diagnosis* reads the
+//! for the scheme a token may use (the same functions the guard calls).
+//! The *diagnosis* reads the
 //! token's parts with the same JOSE rules ([`jose`](crate::auth::jose))
 //! and compares each claim with the settings, to say what is wrong and
 //! how to fix it; a refusal it did not foresee is reported in the
@@ -26,6 +27,7 @@ use crate::auth::error::AuthError;
 use crate::auth::grants::GrantClaims;
 use crate::auth::jose::{CompactJws, Malformed, check_header, within_depth};
 use crate::auth::keys::IssuerKeys;
+use crate::auth::scheme_rules::{binding_matches, scheme_admitted};
 use crate::auth::token::{MAX_TOKEN_BYTES, Scheme, unix_now};
 use crate::auth::validator::{MAX_LIFETIME_SECS, TokenValidator, check_sub, seconds, token_typ};
 use crate::auth::{DpopMode, GrantSource, PermissionsFrom, TokenProfile};
@@ -167,32 +169,6 @@ pub async fn explain(input: &[u8], settings: &Settings, fetch: bool) -> Result<E
         );
     }
     Ok(doctor.verdict(outcome, signature_checked))
-}
-
-/// The scheme check the guard makes before it validates the token.
-fn scheme_admitted(scheme: Scheme, mode: DpopMode) -> Result<(), AuthError> {
-    match (scheme, mode) {
-        (Scheme::Dpop, DpopMode::Disabled) => Err(AuthError::InvalidRequest(
-            "the DPoP scheme is not accepted: this API takes Bearer tokens only",
-        )),
-        (Scheme::Bearer, DpopMode::Required) => Err(AuthError::InvalidRequest(
-            "this API accepts DPoP-bound tokens only, with the DPoP scheme",
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// The guard's check of a valid token's binding against its scheme.
-fn binding_matches(scheme: Scheme, bound: bool) -> Result<(), AuthError> {
-    match (scheme, bound) {
-        (Scheme::Bearer, true) => Err(AuthError::InvalidToken(
-            "this token is bound to a key (cnf.jkt): present it with the DPoP scheme and a proof".into(),
-        )),
-        (Scheme::Dpop, false) => Err(AuthError::InvalidToken(
-            "this token is not bound to a key (no cnf.jkt): present it with the Bearer scheme".into(),
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// The words of a refusal, without the `invalid token: ` kind.
