@@ -35,7 +35,7 @@ use url::Url;
 use crate::auth::keys::http::discovery::Discovery;
 use crate::auth::keys::jwks::parse_key_set;
 use crate::auth::keys::loopback::is_loopback;
-use crate::auth::keys::store::{FetchError, Fetched, KeySource};
+use crate::auth::keys::source::{FetchError, Fetched, KeySource};
 
 /// Largest JWKS document accepted.
 const MAX_JWKS_BYTES: usize = 1024 * 1024;

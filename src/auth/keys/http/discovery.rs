@@ -7,7 +7,7 @@
 use url::Url;
 
 use crate::auth::keys::loopback::is_loopback;
-use crate::auth::keys::store::FetchError;
+use crate::auth::keys::source::FetchError;
 use crate::auth::keys::spelling::{Excerpt, differ_by_trailing_slash};
 
 /// Where an issuer says its keys are, asked when their URL answers 404.

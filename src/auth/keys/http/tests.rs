@@ -9,7 +9,7 @@ use url::Url;
 
 use crate::auth::keys::http::discovery::Discovery;
 use crate::auth::keys::http::{HttpSource, max_age};
-use crate::auth::keys::store::FetchError;
+use crate::auth::keys::source::FetchError;
 
 #[test]
 fn max_age_is_read_from_cache_control() {
