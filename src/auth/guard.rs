@@ -42,6 +42,7 @@ use crate::auth::error::{AuthError, Refusal};
 use crate::auth::grants::GrantSource;
 use crate::auth::permission::{Denied, InsufficientAuthentication, IsAuthenticated, Permission};
 use crate::auth::public_url::PublicUrl;
+use crate::auth::scheme_rules::{binding_matches, scheme_admitted};
 use crate::auth::token::{Principal, Scheme};
 use crate::auth::validator::TokenValidator;
 use crate::metrics::{METRICS, Outcome};
@@ -211,11 +212,7 @@ async fn authenticate(
         let token = match credentials.scheme() {
             Scheme::Bearer => bearer(validator, dpop, req, token).await?,
             Scheme::Dpop => {
-                if dpop.mode() == DpopMode::Disabled {
-                    return Err(AuthError::InvalidRequest(
-                        "the DPoP scheme is not accepted: this API takes Bearer tokens only",
-                    ));
-                }
+                scheme_admitted(Scheme::Dpop, dpop.mode())?;
                 let proof = dpop::proof_header(req.headers())?;
                 let public_url = req
                     .app_data::<web::Data<PublicUrl>>()
@@ -276,25 +273,14 @@ async fn bearer(
     req: &HttpRequest,
     token: &str,
 ) -> Result<Arc<VerifiedToken>, AuthError> {
-    match dpop.mode() {
-        DpopMode::Required => {
-            return Err(AuthError::InvalidRequest(
-                "this API accepts DPoP-bound tokens only, with the DPoP scheme",
-            ));
-        }
-        DpopMode::Allowed if req.headers().contains_key(DPOP) => {
-            return Err(AuthError::InvalidRequest(
-                "a DPoP proof goes with the DPoP scheme, not Bearer",
-            ));
-        }
-        DpopMode::Allowed | DpopMode::Disabled => {}
-    }
-    let token = validator.validate(token).await?;
-    if token.jkt.is_some() {
-        return Err(AuthError::InvalidToken(
-            "this token is bound to a key (cnf.jkt): present it with the DPoP scheme and a proof".into(),
+    scheme_admitted(Scheme::Bearer, dpop.mode())?;
+    if dpop.mode() == DpopMode::Allowed && req.headers().contains_key(DPOP) {
+        return Err(AuthError::InvalidRequest(
+            "a DPoP proof goes with the DPoP scheme, not Bearer",
         ));
     }
+    let token = validator.validate(token).await?;
+    binding_matches(Scheme::Bearer, token.jkt.is_some())?;
     Ok(token)
 }
 

@@ -9,7 +9,9 @@
 //! through actix-web-httpauth's middleware. `token` holds what they all
 //! share, `jose` what tokens and proofs share, `public_url` where clients
 //! reach the API; `error` is why a request was refused, and `challenge`
-//! how its `WWW-Authenticate` header says so.
+//! how its `WWW-Authenticate` header says so. `scheme_rules` says which
+//! scheme a token may come with, `grants` where its permissions come
+//! from; `doctor` explains one token (`explain`) by the same rules.
 
 mod authorization;
 mod cache;
@@ -23,6 +25,7 @@ mod jose;
 pub(crate) mod keys;
 mod permission;
 mod public_url;
+mod scheme_rules;
 mod token;
 pub(crate) mod validator;
 

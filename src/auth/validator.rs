@@ -6,15 +6,17 @@
 //! trigger a key fetch; then the payload, in one pass that serves every
 //! claim check (RFC 7519 `exp`, `nbf`, `aud`, `iss`, `sub`, and the rules of
 //! RFC 8725 and 9068 below). The signature is checked with the issuer's key
-//! as parsed when its JWK Set was read.
+//! as parsed when its JWK Set was read. How the payload is read into
+//! claims, and what a `sub` may be, is in `claims`.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod claims;
+
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use serde::de::IgnoredAny;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::auth::authorization::check_b64token;
 use crate::auth::cache::{TokenCache, VerifiedToken};
@@ -23,7 +25,10 @@ use crate::auth::grants::{GrantClaims, GrantSource, PermissionsFrom};
 use crate::auth::jose::{CompactJws, HeaderFault, Malformed, Typ, check_header, present, within_depth};
 use crate::auth::keys::{IssuerKeys, KeyError, KeyStore, log_unexpected_issuer};
 use crate::auth::token::{Principal, unix_now};
+use crate::auth::validator::claims::{Confirmation, KnownClaims};
 use crate::metrics::METRICS;
+
+pub(crate) use claims::check_sub;
 
 /// What a token must say to be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,9 +77,6 @@ impl std::str::FromStr for TokenProfile {
 /// at most 30 days, so an `exp` further out than a year is not one of its.
 pub(crate) const MAX_LIFETIME_SECS: u64 = 366 * 24 * 3600;
 
-/// The longest `sub` accepted: it becomes a users row, and is printed.
-const MAX_SUB_BYTES: usize = 255;
-
 /// The JOSE header. Derived deserialization refuses a member given twice.
 #[derive(Deserialize)]
 struct JoseHeader {
@@ -84,76 +86,6 @@ struct JoseHeader {
     /// Present at all, even as `null` or `[]`.
     #[serde(default, deserialize_with = "present")]
     crit: bool,
-}
-
-/// The claims the validator checks or reads, in one pass over the payload; a
-/// member given twice is refused. Optional here so that a missing one is
-/// named in the refusal.
-#[derive(Deserialize)]
-struct KnownClaims {
-    /// A string, exactly one of the trusted issuers.
-    iss: Option<String>,
-    sub: Option<String>,
-    /// One audience or a list of them; one must be ours.
-    aud: Option<Audience>,
-    scope: Option<String>,
-    permissions: Option<Vec<String>>,
-    /// Whole seconds since the epoch.
-    exp: Option<u64>,
-    /// Seconds since the epoch; a fraction is rounded (as jsonwebtoken does).
-    nbf: Option<serde_json::Number>,
-    /// A number when present, and not in the future.
-    iat: Option<serde_json::Number>,
-    /// Auth0's grant type: `client-credentials` for machine-to-machine tokens.
-    gty: Option<serde_json::Value>,
-    /// The client the token was issued to (RFC 9068 section 2.2); equal to
-    /// `sub` when the client acts for itself.
-    client_id: Option<serde_json::Value>,
-    /// The token's unique identifier (RFC 7519 section 4.1.7).
-    jti: Option<serde_json::Value>,
-    /// Members of an ID token (OIDC), never of an access token.
-    #[serde(default, deserialize_with = "present")]
-    nonce: bool,
-    #[serde(default, deserialize_with = "present")]
-    at_hash: bool,
-    /// What the token is bound to (RFC 7800); `null` is refused, not read
-    /// as unbound.
-    #[serde(default, deserialize_with = "some")]
-    cnf: Option<Confirmation>,
-}
-
-/// A token's `aud`: one string, or an array of strings (RFC 7519 section 4.1.3).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Several(Vec<String>),
-}
-
-impl Audience {
-    fn names_one_of(&self, ours: &[String]) -> bool {
-        match self {
-            Self::One(aud) => ours.contains(aud),
-            Self::Several(auds) => auds.iter().any(|aud| ours.contains(aud)),
-        }
-    }
-}
-
-/// A token's `cnf` claim. The one confirmation method this API can check
-/// is a DPoP key's RFC 7638 thumbprint (`jkt`, RFC 9449 section 6); a
-/// token bound by any other (a certificate's `x5t#S256`...) is bound to
-/// something the API cannot verify, so it is refused rather than accepted
-/// as a bearer token.
-#[derive(Deserialize)]
-struct Confirmation {
-    jkt: Option<String>,
-    #[serde(flatten)]
-    others: BTreeMap<String, IgnoredAny>,
-}
-
-/// A member that must not be `null` when present.
-fn some<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
 }
 
 /// One trusted issuer: its name and its keys.
@@ -418,22 +350,6 @@ fn check_rfc9068_claims(claims: &KnownClaims) -> Result<(), AuthError> {
         return Err(invalid("missing required claim: iat (TOKEN_PROFILE=rfc9068)"));
     }
     Ok(())
-}
-
-/// A `sub` becomes a users row and is printed by `users`: it must be a
-/// short, printable identifier.
-pub(crate) fn check_sub(sub: &str) -> Result<(), &'static str> {
-    if sub.is_empty() {
-        Err("empty sub claim")
-    } else if sub.trim().is_empty() {
-        Err("blank sub claim")
-    } else if sub.len() > MAX_SUB_BYTES {
-        Err("sub claim longer than 255 bytes")
-    } else if sub.chars().any(char::is_control) {
-        Err("sub claim holds a control character")
-    } else {
-        Ok(())
-    }
 }
 
 fn invalid(why: &str) -> AuthError {

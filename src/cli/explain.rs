@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 
 use actix_auth0_api::auth::doctor::{Explanation, explain as diagnose};
 use actix_auth0_api::config::Settings;
-use actix_auth0_api::dev::{DEFAULT_DATA_DIR, DevIssuer};
+use actix_auth0_api::dev::DEFAULT_DATA_DIR;
 use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer};
 use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::cli::output::print_lines;
-use crate::cli::serve::{dev_issuer_url, dev_settings};
+use crate::cli::serve::{dev_issuer_url, dev_settings, open_dev_issuer};
 
 /// Most bytes read from standard input: far beyond any token, which the
 /// doctor then calls too large.
@@ -121,11 +121,7 @@ async fn dev_with_local_keys(dir: &Path) -> anyhow::Result<(Settings, ServerHand
         );
     }
     let mut settings = dev_settings()?;
-    let issuer_url = match DevIssuer::remembered(dir)? {
-        Some(issuer_url) => issuer_url,
-        None => dev_issuer_url(&settings.host, settings.port),
-    };
-    let issuer = DevIssuer::open(dir, issuer_url)?;
+    let issuer = open_dev_issuer(dir, || Ok(dev_issuer_url(&settings.host, settings.port)))?;
     settings.validation.issuers = vec![issuer.issuer().to_owned()];
     let issuer = std::sync::Arc::new(issuer);
     let server = HttpServer::new(move || {

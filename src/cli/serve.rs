@@ -1,7 +1,7 @@
 //! `serve`, and `dev`: the same server with a development issuer of its own.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use actix_auth0_api::app::{self, Application};
 use actix_auth0_api::auth::{DpopMode, PermissionsFrom};
@@ -54,6 +54,20 @@ pub(super) fn dev_settings() -> Result<Settings, ConfigError> {
 /// The development issuer's identifier for the API at `host:port`.
 pub(super) fn dev_issuer_url(host: &str, port: u16) -> String {
     format!("http://{}/", host_port(host, port))
+}
+
+/// The development issuer whose key is in `dir`, as `dev` last served it
+/// from there (`token` signs for it, `explain --dev` checks against it);
+/// before any `dev` run, as `dev` will serve it: at `url_before_dev()`.
+pub(super) fn open_dev_issuer(
+    dir: &Path,
+    url_before_dev: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<DevIssuer> {
+    let issuer_url = match DevIssuer::remembered(dir)? {
+        Some(issuer_url) => issuer_url,
+        None => url_before_dev()?,
+    };
+    Ok(DevIssuer::open(dir, issuer_url)?)
 }
 
 pub(super) async fn dev(data_dir: &DataDir) -> anyhow::Result<()> {

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use actix_auth0_api::dev::{DEV_AUDIENCE, DevIssuer, DpopKey, TokenRequest};
+use actix_auth0_api::dev::{DEV_AUDIENCE, DpopKey, TokenRequest};
 use anyhow::Context;
 use clap::Args;
 
 use crate::cli::output::print_lines;
-use crate::cli::serve::{DataDir, dev_issuer_url, dev_settings};
+use crate::cli::serve::{DataDir, dev_issuer_url, dev_settings, open_dev_issuer};
 
 /// What the minted token says.
 #[derive(Debug, Args)]
@@ -115,16 +115,11 @@ fn parse_auth_time(value: &str) -> Result<u64, String> {
 
 pub(super) fn token(args: &TokenArgs) -> anyhow::Result<()> {
     let data_dir = &args.data_dir.data_dir;
-    // The issuer `dev` last served as here; before any `dev` run, the one it
-    // will serve as on `HOST` and `PORT`.
-    let issuer_url = match DevIssuer::remembered(data_dir)? {
-        Some(issuer_url) => issuer_url,
-        None => {
-            let settings = dev_settings()?;
-            dev_issuer_url(&settings.host, settings.port)
-        }
-    };
-    let issuer = DevIssuer::open(data_dir, issuer_url)?;
+    // Before any `dev` run, the issuer `dev` will serve as on `HOST` and `PORT`.
+    let issuer = open_dev_issuer(data_dir, || {
+        let settings = dev_settings()?;
+        Ok(dev_issuer_url(&settings.host, settings.port))
+    })?;
     let mut request = TokenRequest {
         sub: args.sub.clone(),
         scope: args.scope.clone(),

@@ -9,6 +9,11 @@
 //! committed, so a 200 never stands for a row that is not there. Writing
 //! the same user (issuer and `sub`) again only refreshes `last_seen_at`, so
 //! concurrent first requests (from one instance or several) make one row.
+//!
+//! Each writer drives its connection through the `Database` trait; the
+//! SQLite and PostgreSQL sides are in `databases`.
+
+mod databases;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -16,14 +21,13 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use chrono::{NaiveDateTime, Timelike, Utc};
-use diesel::PgConnection;
-use diesel::prelude::*;
+use chrono::{Timelike, Utc};
 use tokio::sync::oneshot;
 
-use crate::db::{CHECKPOINT_PACE, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
+use crate::db::{DbError, DbSettings};
 use crate::metrics::METRICS;
-use crate::users::upsert::{Upserted, upsert_postgres, upsert_sqlite};
+use crate::users::upsert::Upserted;
+use crate::users::writer::databases::{Database, Postgres, Sqlite};
 
 /// Most rows in one transaction: a storm's backlog is written in steps, so
 /// that no one commit holds thousands of requests.
@@ -40,11 +44,6 @@ const LONE_ROWS: usize = 4;
 
 /// How long a storm's small batch waits: a few requests' signature checks.
 const GATHER: Duration = Duration::from_micros(200);
-
-/// [`Database::probe_write`]'s statement, the same on both databases. An
-/// empty table has no row to rewrite, and the probe then writes nothing.
-const PROBE_WRITE: &str =
-    "UPDATE users SET last_seen_at = last_seen_at WHERE id = (SELECT max(id) FROM users)";
 
 /// A row as written, and which database file it was written to.
 #[derive(Debug)]
@@ -95,10 +94,7 @@ impl Writer {
             // the start, with its own message.
             let mut first = Some(settings.connect_postgres()?);
             for n in 0..settings.pool_size.max(1) {
-                let mut db = Postgres {
-                    settings: settings.clone(),
-                    conn: first.take(),
-                };
+                let mut db = Postgres::new(settings.clone(), first.take());
                 let queue = Arc::clone(&queue);
                 let writes_failing = Arc::clone(&writes_failing);
                 let running = running.clone();
@@ -115,23 +111,13 @@ impl Writer {
                 });
             }
         } else {
-            let mut db = Sqlite {
-                file: SqliteFile::new(&settings.url, settings.connect_timeout),
-                epoch: Arc::clone(&epoch),
-                checkpointer: Checkpointer::start(
-                    settings.url.clone().into(),
-                    settings.connect_timeout,
-                    CHECKPOINT_PACE,
-                ),
-            };
+            let mut db = Sqlite::new(settings, Arc::clone(&epoch));
             db.check()?;
             crate::background::spawn("users-writer", move || {
                 write_until_closed(&mut db, &writes_failing, |storm| {
                     take_batch(&queue, storm, GATHER)
                 });
-                // The last commits checkpointed, then the file closed.
-                db.checkpointer.stop();
-                drop(db.file);
+                db.close();
                 drop(running);
             });
         }
@@ -229,27 +215,6 @@ fn take_queued(queue: &Receiver<Job>, batch: &mut Vec<Job>) {
     }
 }
 
-/// A database a writer owns a connection to.
-trait Database {
-    /// Looks at the database before a batch, and when idle.
-    fn check(&mut self) -> Result<(), DbError>;
-    /// Upserts each distinct user, an `(issuer, sub)` pair, in one
-    /// transaction; returns their rows.
-    fn upsert_all(&mut self, users: &[(&str, &str)], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError>;
-    /// A statement that touches nothing.
-    fn ping(&mut self) -> Result<(), DbError>;
-    /// A write that changes nothing (the newest row rewritten as it is):
-    /// it fails where rows cannot be written, as on a full disk, which a
-    /// read does not see.
-    fn probe_write(&mut self) -> Result<(), DbError>;
-    /// Which file rows go to now (see [`Writer::epoch`]).
-    fn epoch(&self) -> u64;
-}
-
-/// Runs one batch and tells everyone in it how it went. `writes_failing`
-/// holds whether the last rows written failed to commit: while it does, a
-/// readiness ping is a write, not a read, so that an instance whose every
-/// write fails (a full disk) is not ready, and is ready again as soon as a
 /// write succeeds.
 fn run(db: &mut impl Database, writes_failing: &AtomicBool, batch: Vec<Job>) {
     let checked = db.check().map_err(Arc::new);
@@ -336,224 +301,5 @@ fn run(db: &mut impl Database, writes_failing: &AtomicBool, batch: Vec<Job>) {
     }
 }
 
-/// The server's SQLite file.
-struct Sqlite {
-    file: SqliteFile,
-    /// Shared with [`Writer::epoch`].
-    epoch: Arc<AtomicU64>,
-    checkpointer: Checkpointer,
-}
-
-impl Database for Sqlite {
-    fn check(&mut self) -> Result<(), DbError> {
-        let change = self.file.check();
-        if !matches!(change, Ok(FileChange::Unchanged)) {
-            self.epoch.fetch_add(1, Ordering::AcqRel);
-        }
-        match change? {
-            FileChange::Missing => Err(DbError::FileMissing(self.file.path().to_owned())),
-            FileChange::Unchanged | FileChange::Opened => Ok(()),
-        }
-    }
-
-    fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
-    }
-
-    fn upsert_all(&mut self, users: &[(&str, &str)], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
-        let conn = self.file.connection()?;
-        // An explicit transaction: SQLite hands out a `RETURNING` row before
-        // an autocommit commits, and a failed commit (read-only file, full
-        // disk) would otherwise answer 200 for a row that never landed.
-        let written = conn.immediate_transaction(|conn| upsert_sqlite(conn, users, now))?;
-        self.checkpointer.committed();
-        Ok(written)
-    }
-
-    fn ping(&mut self) -> Result<(), DbError> {
-        diesel::sql_query("SELECT 1").execute(self.file.connection()?)?;
-        Ok(())
-    }
-
-    fn probe_write(&mut self) -> Result<(), DbError> {
-        let probe = diesel::sql_query(PROBE_WRITE);
-        self.file
-            .connection()?
-            .immediate_transaction(|conn| probe.execute(conn))?;
-        Ok(())
-    }
-}
-
-/// One connection to the shared PostgreSQL database, replaced when broken.
-struct Postgres {
-    settings: DbSettings,
-    conn: Option<PgConnection>,
-}
-
-impl Postgres {
-    /// Runs `work` on the connection; a failure may be a connection that the
-    /// server closed (restart, failover, an administrator), so it is retried
-    /// once on a new connection.
-    fn with_retry<T>(&mut self, work: impl Fn(&mut PgConnection) -> QueryResult<T>) -> Result<T, DbError> {
-        for attempt in 0..2 {
-            let conn = match &mut self.conn {
-                Some(conn) => conn,
-                None => self.conn.insert(self.settings.connect_postgres()?),
-            };
-            match work(conn) {
-                Ok(done) => return Ok(done),
-                Err(err) if attempt == 0 => {
-                    log::debug!("PostgreSQL statement failed, retrying on a new connection: {err}");
-                    self.conn = None;
-                }
-                Err(err) => {
-                    self.conn = None;
-                    return Err(err.into());
-                }
-            }
-        }
-        Err(DbError::WriterGone)
-    }
-}
-
-impl Database for Postgres {
-    fn check(&mut self) -> Result<(), DbError> {
-        Ok(())
-    }
-
-    fn upsert_all(&mut self, users: &[(&str, &str)], now: NaiveDateTime) -> Result<Vec<Upserted>, DbError> {
-        // Committed before its rows come back: one statement, or one
-        // transaction of one statement per issuer.
-        self.with_retry(|conn| upsert_postgres(conn, users, now))
-    }
-
-    fn ping(&mut self) -> Result<(), DbError> {
-        self.with_retry(|conn| diesel::sql_query("SELECT 1").execute(conn).map(drop))
-    }
-
-    fn probe_write(&mut self) -> Result<(), DbError> {
-        self.with_retry(|conn| diesel::sql_query(PROBE_WRITE).execute(conn).map(drop))
-    }
-
-    fn epoch(&self) -> u64 {
-        0
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::db::migrate;
-    use crate::users::store::list;
-    use chrono::TimeDelta;
-
-    fn sqlite(settings: &DbSettings) -> Sqlite {
-        migrate(settings).unwrap();
-        Sqlite {
-            file: SqliteFile::new(&settings.url, settings.connect_timeout),
-            epoch: Arc::new(AtomicU64::new(0)),
-            checkpointer: Checkpointer::start(
-                settings.url.clone().into(),
-                settings.connect_timeout,
-                CHECKPOINT_PACE,
-            ),
-        }
-    }
-
-    fn moment(text: &str) -> NaiveDateTime {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn a_sqlite_batch_writes_every_sub_as_given_and_tells_new_rows_from_found_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let settings = DbSettings::new(dir.path().join("users.db").to_string_lossy());
-        let mut db = sqlite(&settings);
-        // The subs travel as a JSON array: quotes, escapes and JSON of their own stay text.
-        let long = "x".repeat(255);
-        let subs = [
-            "auth0|plain",
-            "quote\"d",
-            "back\\slash",
-            "it's",
-            "ünïcödé 🙂",
-            "[\"an array\"]",
-            "{\"an\":\"object\"}",
-            "null",
-            "?1",
-            " padded ",
-            long.as_str(),
-        ];
-        let first_seen = moment("2026-11-26T01:02:03.456789");
-        let users: Vec<(&str, &str)> = subs.iter().map(|sub| (ISSUER, *sub)).collect();
-        let rows = db.upsert_all(&users, first_seen).unwrap();
-        assert!(rows.iter().all(|row| row.issuer == ISSUER), "{rows:?}");
-        assert!(rows.iter().all(|row| row.created), "{rows:?}");
-        let mut written: Vec<&str> = rows.iter().map(|row| row.sub.as_str()).collect();
-        written.sort_unstable();
-        let mut expected = subs.to_vec();
-        expected.sort_unstable();
-        assert_eq!(written, expected);
-
-        let later = first_seen + TimeDelta::seconds(300);
-        let again = db
-            .upsert_all(
-                &[
-                    (ISSUER, "auth0|new"),
-                    (ISSUER, "quote\"d"),
-                    (ISSUER, "ünïcödé 🙂"),
-                ],
-                later,
-            )
-            .unwrap();
-        let created: Vec<&str> = again
-            .iter()
-            .filter(|row| row.created)
-            .map(|row| row.sub.as_str())
-            .collect();
-        assert_eq!(created, ["auth0|new"]);
-        for row in again.iter().filter(|row| !row.created) {
-            let before = rows.iter().find(|first| first.sub == row.sub).unwrap();
-            assert_eq!(row.id, before.id, "a found row keeps its id");
-        }
-
-        let table = list(&settings).unwrap();
-        assert_eq!(table.len(), subs.len() + 1);
-        let quoted = table.iter().find(|user| user.sub == "quote\"d").unwrap();
-        assert_eq!((quoted.created_at, quoted.last_seen_at), (first_seen, later));
-        let plain = table.iter().find(|user| user.sub == "auth0|plain").unwrap();
-        assert_eq!((plain.created_at, plain.last_seen_at), (first_seen, first_seen));
-        let new = table.iter().find(|user| user.sub == "auth0|new").unwrap();
-        assert_eq!((new.created_at, new.last_seen_at), (later, later));
-    }
-
-    const ISSUER: &str = "https://tenant.example.com/";
-
-    fn refresh(sub: &str) -> Job {
-        Job::Upsert {
-            issuer: ISSUER.into(),
-            sub: sub.to_owned(),
-            notify: Notify::Refresh(Box::new(|_| {})),
-        }
-    }
-
-    /// The size of the batch taken when one job is queued and a second
-    /// follows 10 ms later.
-    fn batch_of_two_arriving_apart(storm: bool) -> usize {
-        let (jobs, queue) = std::sync::mpsc::channel();
-        jobs.send(refresh("auth0|first")).unwrap();
-        let late = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(10));
-            jobs.send(refresh("auth0|second")).unwrap();
-        });
-        let batch = take_batch(&queue, storm, Duration::from_millis(500)).unwrap();
-        late.join().unwrap();
-        batch.len()
-    }
-
-    #[test]
-    fn a_lone_row_waits_for_company_in_a_storm_only() {
-        assert_eq!(batch_of_two_arriving_apart(true), 2);
-        assert_eq!(batch_of_two_arriving_apart(false), 1, "no storm: written at once");
-    }
-}
+mod tests;

@@ -487,8 +487,7 @@ async fn tokens_never_appear_in_the_log() {
         statuses.contains(&200) && statuses.contains(&401) && statuses.contains(&403),
         "{statuses:?}"
     );
-    server.process.child.kill().unwrap();
-    server.process.child.wait().unwrap();
+    server.kill();
 
     let log = log.read();
     assert!(

@@ -202,8 +202,7 @@ async fn json_log_lines_carry_the_request_id_and_never_a_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), 401);
-    server.process.child.kill().unwrap();
-    server.process.child.wait().unwrap();
+    server.kill();
 
     let text = log.read();
     let lines: Vec<serde_json::Value> = text

@@ -173,6 +173,13 @@ impl ServeProcess {
         assert!(status.success(), "kill -{name}");
     }
 
+    /// Kills it at once (SIGKILL, as a crash) and waits for it to end, so
+    /// that its log is complete.
+    pub fn kill(&mut self) {
+        self.process.child.kill().unwrap();
+        self.process.child.wait().unwrap();
+    }
+
     /// Its exit status, once it has exited within `limit` (`None`: still running).
     pub async fn exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
         let child = &mut self.process.child;

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicUsize;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::future::BoxFuture;
 use futures_util::future::join_all;
 
 use super::*;
