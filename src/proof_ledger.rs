@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 
 use crate::auth::dpop::{ProofId, SharedProofs, Unrecorded};
 use crate::auth::unix_now;
-use crate::db::{DbError, DbSettings};
+use crate::db::{DbError, DbSettings, PgSession};
 
 /// Most proofs in one statement.
 const MAX_BATCH: usize = 1000;
@@ -55,10 +55,7 @@ impl ProofLedger {
         let queue = Arc::new(Mutex::new(queue));
         let mut first = Some(settings.connect_postgres()?);
         for n in 0..settings.pool_size.max(1) {
-            let mut db = Connection {
-                settings: settings.clone(),
-                conn: first.take(),
-            };
+            let mut db = PgSession::new(settings.clone(), first.take());
             let queue = Arc::clone(&queue);
             crate::background::spawn(&format!("proof-ledger-{n}"), move || {
                 let mut swept = Instant::now();
@@ -132,7 +129,7 @@ struct Recorded {
 
 /// Records `batch` in one statement and tells each request whether its
 /// proof was new to every instance.
-fn record(db: &mut Connection, mut batch: Vec<Job>) {
+fn record(db: &mut PgSession, mut batch: Vec<Job>) {
     // The same proof twice in one batch: the second is a replay (and one
     // statement may not touch a row twice).
     batch.sort_unstable_by_key(|job| job.id);
@@ -170,34 +167,5 @@ fn record(db: &mut Connection, mut batch: Vec<Job>) {
                 let _ = job.recorded.send(Err(Unrecorded));
             }
         }
-    }
-}
-
-/// One connection to the shared database, replaced when broken.
-struct Connection {
-    settings: DbSettings,
-    conn: Option<PgConnection>,
-}
-
-impl Connection {
-    /// Runs `work`, once more on a new connection if the first failed (the
-    /// server may have closed it: a restart, a failover).
-    fn with_retry<T>(&mut self, work: impl Fn(&mut PgConnection) -> QueryResult<T>) -> Result<T, DbError> {
-        for attempt in 0..2 {
-            let conn = match &mut self.conn {
-                Some(conn) => conn,
-                None => self.conn.insert(self.settings.connect_postgres()?),
-            };
-            match work(conn) {
-                Ok(done) => return Ok(done),
-                Err(err) => {
-                    self.conn = None;
-                    if attempt == 1 {
-                        return Err(err.into());
-                    }
-                }
-            }
-        }
-        Err(DbError::WriterGone)
     }
 }

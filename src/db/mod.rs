@@ -8,12 +8,14 @@
 mod checkpoint;
 mod error;
 mod migrate;
+mod postgres;
 mod settings;
 mod sqlite;
 
 pub(crate) use checkpoint::{CHECKPOINT_PACE, Checkpointer};
 pub use error::DbError;
 pub use migrate::migrate;
+pub(crate) use postgres::PgSession;
 pub use settings::DbSettings;
 pub(crate) use sqlite::{FileChange, SqliteFile};
 

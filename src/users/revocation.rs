@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::db::{DbError, DbSettings, SqliteFile, with_connection};
+use crate::db::{DbError, DbSettings, PgSession, SqliteFile, with_connection};
 use crate::schema::users;
 use crate::users::row::User;
 
@@ -88,19 +88,13 @@ impl Revocations {
 /// The connection the revocations are read through.
 enum Database {
     Sqlite(SqliteFile),
-    Postgres {
-        settings: DbSettings,
-        conn: Option<PgConnection>,
-    },
+    Postgres(PgSession),
 }
 
 impl Database {
     fn new(settings: &DbSettings) -> Self {
         if settings.is_postgres() {
-            Self::Postgres {
-                settings: settings.clone(),
-                conn: None,
-            }
+            Self::Postgres(PgSession::new(settings.clone(), None))
         } else {
             Self::Sqlite(SqliteFile::new(&settings.url, settings.connect_timeout))
         }
@@ -116,13 +110,7 @@ impl Database {
         };
         let rows: Vec<(String, String, Option<NaiveDateTime>)> = match self {
             Self::Sqlite(file) => query().load(file.connection()?)?,
-            Self::Postgres { settings, conn } => {
-                let connection = match conn {
-                    Some(connection) => connection,
-                    None => conn.insert(settings.connect_postgres()?),
-                };
-                query().load(connection).inspect_err(|_| *conn = None)?
-            }
+            Self::Postgres(session) => session.with_retry(|conn| query().load(conn))?,
         };
         let mut revoked = ByIssuer::new();
         for (issuer, sub, before) in rows {

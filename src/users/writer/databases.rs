@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::PgConnection;
 use diesel::prelude::*;
 
-use crate::db::{CHECKPOINT_PACE, Checkpointer, DbError, DbSettings, FileChange, SqliteFile};
+use crate::db::{CHECKPOINT_PACE, Checkpointer, DbError, DbSettings, FileChange, PgSession, SqliteFile};
 use crate::users::upsert::{Upserted, upsert_postgres, upsert_sqlite};
 
 /// [`Database::probe_write`]'s statement, the same on both databases. An
@@ -110,40 +110,17 @@ impl Database for Sqlite {
 }
 
 /// One connection to the shared PostgreSQL database, replaced when broken.
-pub(super) struct Postgres {
-    settings: DbSettings,
-    conn: Option<PgConnection>,
-}
+pub(super) struct Postgres(PgSession);
 
 impl Postgres {
     /// A writer's connection to the database of `settings`: `conn` when one
     /// is open already, else one opened at the first batch.
     pub(super) fn new(settings: DbSettings, conn: Option<PgConnection>) -> Self {
-        Self { settings, conn }
+        Self(PgSession::new(settings, conn))
     }
 
-    /// Runs `work` on the connection; a failure may be a connection that the
-    /// server closed (restart, failover, an administrator), so it is retried
-    /// once on a new connection.
     fn with_retry<T>(&mut self, work: impl Fn(&mut PgConnection) -> QueryResult<T>) -> Result<T, DbError> {
-        for attempt in 0..2 {
-            let conn = match &mut self.conn {
-                Some(conn) => conn,
-                None => self.conn.insert(self.settings.connect_postgres()?),
-            };
-            match work(conn) {
-                Ok(done) => return Ok(done),
-                Err(err) if attempt == 0 => {
-                    log::debug!("PostgreSQL statement failed, retrying on a new connection: {err}");
-                    self.conn = None;
-                }
-                Err(err) => {
-                    self.conn = None;
-                    return Err(err.into());
-                }
-            }
-        }
-        Err(DbError::WriterGone)
+        self.0.with_retry(work)
     }
 }
 
