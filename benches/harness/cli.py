@@ -1,9 +1,11 @@
-"""Load benchmark of the API with wrk: the warm path and the cold path.
+"""Load benchmark of the API with wrk: the warm path and the cold path (and,
+on request, DPoP requests).
 
   python3 benches/run.py                          # both parts, every stack
   python3 benches/run.py --only warm              # repeated tokens, 1000 users, Python peers
   python3 benches/run.py --only cold              # every token used once
   python3 benches/run.py --only cold --stacks ours-sqlite,axum --cold-tokens 2000
+  python3 benches/run.py --only dpop --bin before=A --bin after=B   # DPoP proofs, binaries A/B
 
 Warm path: in a fresh temporary folder (its own database and development key;
 the repository's .env, .dev-issuer/ and app.db are never read or written) it
@@ -35,6 +37,20 @@ request: the server's own cost, which the neighbours' load moves less than
 requests per second.
 Writes results/cold.md, results/cold.json, results/cold-requests-per-second.svg.
 
+DPoP (--only dpop, not part of the full run): ours on PostgreSQL and on
+SQLite, each request `Authorization: DPoP <token>` with a proof never sent
+before (wrk/cold.lua walks a list of `TOKEN PROOF` lines), --dpop-keys
+DPoP-bound tokens taking turns, --dpop-proofs proofs a run after a warm-up of
+--cold-warmup-tokens. Tokens and proofs (ES256, iat the second each is made)
+are minted with the same `cryptography` before each run, which must end
+within the server's 60 s iat window. Each --bin (repeatable, [LABEL=]PATH)
+is measured in turn within each of --rounds rounds, each run on a fresh
+database and server; the report gives each binary's medians and, per round,
+its requests/s ratio and CPU difference to the first --bin. Every answer
+must be 200, and on PostgreSQL a binary that records proofs must have as
+many rows in `dpop_proofs` as proofs answered 200. Writes results/dpop.md
+and results/dpop.json.
+
 Raw wrk outputs and server logs go to results/raw/ (git-ignored). The exit
 status is non-zero if a step fails, if a row of ours has non-2xx answers or
 zero requests/s, if a cold run answered anything but 200 to any token or
@@ -53,6 +69,7 @@ from pathlib import Path
 
 from . import mint_worker
 from .cold import run_cold
+from .dpop import DPOP_STACKS, run_dpop
 from .common import ALL_STACKS, BENCHES, COLD_STACKS, REPO, WARM_PEERS, BenchError, log
 from .machine import machine_facts
 from .servers import Context, build
@@ -91,6 +108,16 @@ def env_default(name, default, check):
         sys.exit(2)
 
 
+def binary(text):
+    """--bin: [LABEL=]PATH of an executable; the label defaults to the file's name."""
+    label, sep, path = text.partition("=")
+    if not sep or "/" in label:
+        label, path = Path(text).name, text
+    if not (Path(path).is_file() and os.access(path, os.X_OK)):
+        raise argparse.ArgumentTypeError(f"{path!r} is not an executable file")
+    return label, Path(path).resolve()
+
+
 def stack_list(text):
     """--stacks: a comma-separated subset of ALL_STACKS; `ours` stands for both of ours."""
     out = []
@@ -120,7 +147,7 @@ def parse_args(argv):
     p.add_argument("--conns", type=positive, default=env_default("CONNS", 32, positive), metavar="N",
                    help="wrk connections, both paths (env CONNS; default %(default)s)")
     p.add_argument("--rounds", type=positive, default=env_default("ROUNDS", 3, positive), metavar="N",
-                   help="warm path: interleaved rounds per route, the median reported "
+                   help="warm path (and dpop): interleaved rounds per route (binary), the median reported "
                         "(env ROUNDS; default %(default)s)")
     p.add_argument("--pin", type=zero_or_one, default=env_default("PIN", 1, zero_or_one),
                    help="1: server on core 0 with one worker, wrk (one thread) on core 1 with taskset; "
@@ -129,17 +156,17 @@ def parse_args(argv):
                    help="port of the server under test, ours and the cold peers' (env PORT; default %(default)s)")
     p.add_argument("--peers", type=zero_or_one, default=env_default("PEERS", 1, zero_or_one),
                    help="0: our server only, whatever --stacks says (env PEERS; default %(default)s)")
-    p.add_argument("--only", choices=["warm", "cold"],
-                   help="run one part only (default: warm, then cold)")
+    p.add_argument("--only", choices=["warm", "cold", "dpop"],
+                   help="run one part only (default: warm, then cold; dpop runs only when asked)")
     p.add_argument("--stacks", type=stack_list, default=list(ALL_STACKS), metavar="LIST",
                    help="comma-separated: ours-sqlite, ours-postgres (or ours for both), django, flask, "
                         "axum, express (default: all). Warm: ours-sqlite, django, flask; "
-                        "cold: ours-sqlite, ours-postgres, axum, express, flask")
+                        "cold: ours-sqlite, ours-postgres, axum, express, flask; dpop: ours-postgres, ours-sqlite")
     p.add_argument("--cold-tokens", type=positive, default=env_default("COLD_TOKENS", 60000, positive), metavar="N",
                    help="cold path: tokens per measured run (env COLD_TOKENS; default %(default)s)")
     p.add_argument("--cold-warmup-tokens", type=non_negative, metavar="N",
                    default=env_default("COLD_WARMUP_TOKENS", 2000, non_negative),
-                   help="cold path: tokens of the discarded warm-up pass per stack, 0 for none "
+                   help="cold path (and dpop): tokens (proofs) of the discarded warm-up pass per run, 0 for none "
                         "(env COLD_WARMUP_TOKENS; default %(default)s)")
     p.add_argument("--cold-subs", choices=["sequential", "random"], default="sequential",
                    help="cold path: subs cold-1..cold-N (neighbours in the users index), or random "
@@ -150,7 +177,7 @@ def parse_args(argv):
     p.add_argument("--issuer-port", type=positive, default=9999,
                    help="cold path: port of the peers' JWKS issuer (default %(default)s)")
     p.add_argument("--postgres", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432"),
-                   metavar="URL", help="cold path: PostgreSQL server for ours-postgres, a fresh database is "
+                   metavar="URL", help="cold path and dpop: PostgreSQL server for ours-postgres, a fresh database is "
                                        "created and dropped there (env BENCH_POSTGRES_URL; default %(default)s)")
     p.add_argument("--peers-dir", type=Path, default=REPO.parent / "shared" / "peers", metavar="DIR",
                    help="the peers (default: ../shared/peers beside the repository)")
@@ -164,6 +191,15 @@ def parse_args(argv):
                         "raw/perf-<run>.data, for `perf report -i` (where the time goes)")
     p.add_argument("--no-build", action="store_true",
                    help="skip `cargo build --release --locked` (the binary must exist)")
+    p.add_argument("--bin", type=binary, action="append", metavar="[LABEL=]PATH",
+                   help="measure this binary instead of building one (implies --no-build); repeatable with "
+                        "--only dpop: the binaries take turns in every round, the first is the reference")
+    p.add_argument("--dpop-proofs", type=positive, default=env_default("DPOP_PROOFS", 60000, positive),
+                   metavar="N", help="dpop: proofs (requests) per measured run (env DPOP_PROOFS; default "
+                                     "%(default)s; all must be sent within 60 s of their minting)")
+    p.add_argument("--dpop-keys", type=positive, default=64, metavar="N",
+                   help="dpop: DPoP-bound tokens, one key each, taking turns (default %(default)s; a key "
+                        "may have at most DPOP_REPLAY_PER_KEY, 10 000, proofs in a minute)")
     return p.parse_args(argv)
 
 
@@ -175,7 +211,10 @@ def main(argv):
     parts = [args.only] if args.only else ["warm", "cold"]
     warm_stacks = [s for s in args.stacks if s == "ours-sqlite" or (args.peers and s in WARM_PEERS)]
     cold_stacks = [s for s in args.stacks if s in COLD_STACKS and (args.peers or s.startswith("ours"))]
-    todo = {"warm": warm_stacks, "cold": cold_stacks}
+    todo = {"warm": warm_stacks, "cold": cold_stacks, "dpop": [s for s in DPOP_STACKS if s in args.stacks]}
+    if args.bin and len(args.bin) > 1 and args.only != "dpop":
+        print("run.py: several --bin only with --only dpop", file=sys.stderr)
+        return 2
     for part in parts:
         if not todo[part]:
             print(f"run.py: nothing to run in the {part} part with --stacks {','.join(args.stacks)} "
@@ -194,7 +233,7 @@ def main(argv):
         facts = machine_facts()
         for part in parts:
             log(f"{part} path: {', '.join(todo[part])}")
-            (run_warm if part == "warm" else run_cold)(ctx, facts)
+            {"warm": run_warm, "cold": run_cold, "dpop": run_dpop}[part](ctx, facts)
     except BenchError as e:
         print(f"run.py: {e}", file=sys.stderr)
         return 1

@@ -88,11 +88,9 @@ def cold_ours(ctx, stack, work, minter):
         db_url = str(work / "cold.db")
         result["database"] = "SQLite file"
     else:
-        name = pg_name = f"actix_auth0_bench_cold_{os.getpid()}"
-        psql(a.postgres, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        psql(a.postgres, f'CREATE DATABASE "{name}"')
-        db_url = f"{a.postgres.rstrip('/')}/{name}"
-        result["database"] = f"PostgreSQL, fresh database {name}"
+        pg_name = f"actix_auth0_bench_cold_{os.getpid()}"
+        db_url = fresh_database(a.postgres, pg_name)
+        result["database"] = f"PostgreSQL, fresh database {pg_name}"
     server = None
     try:
         env = our_env(ctx, db_url)
@@ -117,7 +115,7 @@ def cold_ours(ctx, stack, work, minter):
         if server is not None:
             ctx.stop(server)
         if pg_name is not None:
-            psql(a.postgres, f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+            drop_database(a.postgres, pg_name)
     return result
 
 
@@ -276,6 +274,19 @@ def users_commits(metrics_url):
     return found.get("count", 0.0), found.get("sum", 0.0)
 
 
-def psql(server_url, sql):
-    """One statement on the PostgreSQL server's `postgres` database (trust auth)."""
-    run(["psql", server_url.rstrip("/") + "/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql])
+def psql(server_url, sql, database="postgres"):
+    """One statement on a database of the PostgreSQL server (trust auth); its
+    output, unaligned and without headers."""
+    return run(["psql", f"{server_url.rstrip('/')}/{database}", "-v", "ON_ERROR_STOP=1", "-Aqtc", sql]).stdout.strip()
+
+
+def fresh_database(server_url, name):
+    """A new, empty PostgreSQL database `name` (one left over by an
+    interrupted run is dropped first); its URL."""
+    drop_database(server_url, name)
+    psql(server_url, f'CREATE DATABASE "{name}"')
+    return f"{server_url.rstrip('/')}/{name}"
+
+
+def drop_database(server_url, name):
+    psql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -1,12 +1,13 @@
 """Results writing: the tables printed at the end of each part, and the
 files in the results folder (latest.md, results.json and
 requests-per-second.svg for the warm path; cold.md, cold.json and
-cold-requests-per-second.svg for the cold one), with the machine's facts and
-the command that reproduces the run."""
+cold-requests-per-second.svg for the cold one; dpop.md and dpop.json for the
+DPoP part), with the machine's facts and the command that reproduces the run."""
 import json
+from statistics import median
 
 from . import chart
-from .common import ALL_STACKS, BENCHES, COLD_KINDS, NUSERS, WARM_LABELS, log
+from .common import ALL_STACKS, BENCHES, COLD_KINDS, COLD_LABELS, NUSERS, WARM_LABELS, log
 from .peers import peer_versions
 
 
@@ -33,10 +34,14 @@ def command_line(args):
         parts.append(f"--only {args.only}")
     if args.stacks != ALL_STACKS:
         parts.append(f"--stacks {','.join(args.stacks)}")
-    if args.only != "warm":
+    if args.only == "dpop":
+        parts += [f"--dpop-proofs {args.dpop_proofs}", f"--dpop-keys {args.dpop_keys}",
+                  f"--cold-warmup-tokens {args.cold_warmup_tokens}"]
+    elif args.only != "warm":
         parts += [f"--cold-tokens {args.cold_tokens}", f"--cold-warmup-tokens {args.cold_warmup_tokens}"]
         if args.cold_subs != "sequential":
             parts.append(f"--cold-subs {args.cold_subs}")
+    parts += [f"--bin {label}={path}" for label, path in args.bin or []]
     return " ".join(parts)
 
 
@@ -280,3 +285,149 @@ def report_cold(ctx, facts, results, rsa, stacks, work, busy):
         print(line)
     r = ctx.show(ctx.results)
     print(f"(written: {', '.join(f'{r}/{f}' for f in written)}, raw in {r}/raw/cold-*)")
+
+
+def report_dpop(ctx, facts, results, bins, work, busy):
+    """The DPoP tables (printed and in dpop.md) and dpop.json: per stack,
+    each binary's rounds and medians, then each binary's per-round ratio
+    and CPU difference to the first one (the reference)."""
+    a = ctx.args
+    busy_before, load_before, busy_after = busy
+    ref = bins[0][0]
+    sections, summary = [], {}
+    for stack, by_bin in results.items():
+        lines = ["| binary | req/s, each round | median req/s | p50 ms | p99 ms | server CPU µs a request "
+                 "| of which proof-ledger threads | PostgreSQL backends CPU µs a request |",
+                 "|---|---|---:|---:|---:|---:|---:|---:|"]
+        summary[stack] = {}
+        for label, recs in by_bin.items():
+            ok = [r for r in recs if "error" not in r]
+            each = ", ".join("FAILED" if "error" in r else f"{r['rps']:.0f}" for r in recs)
+            if not ok:
+                lines.append(f"| {label} | {each} | n/a | n/a | n/a | n/a | n/a | n/a |")
+                continue
+            m = {"rps": median(r["rps"] for r in ok), "p50_ms": median(r["p50_us"] for r in ok) / 1000,
+                 "p99_ms": median(r["p99_us"] for r in ok) / 1000,
+                 "cpu_us": median_of(ok, lambda r: r["per_request"].get("cpu_us")),
+                 "ledger_us": median_of(ok, ledger_us),
+                 "postgres_us": median_of(ok, lambda r: r.get("postgres_cpu_us"))}
+            summary[stack][label] = m
+            lines.append(f"| {label} | {each} | {m['rps']:.0f} | {m['p50_ms']:.2f} | {m['p99_ms']:.2f} | "
+                         f"{cell(m['cpu_us'])} | {cell(m['ledger_us'])} | {cell(m['postgres_us'])} |")
+        table = "\n".join(lines)
+        pairs = []
+        for label, recs in list(by_bin.items())[1:]:
+            rows = ["| round | req/s ratio | server CPU µs a request, difference | with the PostgreSQL backends |",
+                    "|---:|---:|---:|---:|"]
+            diffs = {"ratio": [], "cpu": [], "total": []}
+            for rnd, (r, b) in enumerate(zip(recs, by_bin[ref]), 1):
+                if "error" in r or "error" in b or not r["per_request"] or not b["per_request"]:
+                    rows.append(f"| {rnd} | n/a | n/a | n/a |")
+                    continue
+                ratio = r["rps"] / b["rps"]
+                cpu = r["per_request"]["cpu_us"] - b["per_request"]["cpu_us"]
+                total = cpu + r.get("postgres_cpu_us", 0.0) - b.get("postgres_cpu_us", 0.0)
+                for k, v in (("ratio", ratio), ("cpu", cpu), ("total", total)):
+                    diffs[k].append(v)
+                rows.append(f"| {rnd} | {ratio:.3f} | {cpu:+.1f} ({cpu / b['per_request']['cpu_us']:+.1%}) | "
+                            f"{total:+.1f} |")
+            if diffs["ratio"]:
+                ref_cpu = summary[stack][ref]["cpu_us"]
+                med = {k: median(v) for k, v in diffs.items()}
+                med["cpu_pct"] = 100 * med["cpu"] / ref_cpu if ref_cpu else None
+                summary[stack][f"{label} against {ref}"] = med
+                rows.append(f"| median | {med['ratio']:.3f} | {med['cpu']:+.1f}"
+                            + (f" ({med['cpu_pct']:+.1f}%)" if med["cpu_pct"] is not None else "")
+                            + f" | {med['total']:+.1f} |")
+            pairs.append((label, "\n".join(rows)))
+        sections.append((stack, table, pairs))
+
+    checks = []
+    for stack, by_bin in results.items():
+        for label, recs in by_bin.items():
+            for rnd, r in enumerate(recs, 1):
+                if "error" in r:
+                    checks.append(f"FAILED: {COLD_LABELS[stack]}, {label}, round {rnd}: {r['error']}")
+                elif r.get("ledger_rows") is not None:
+                    checks.append(f"{COLD_LABELS[stack]}, {label}, round {rnd}: {r['ok200']} of {r['answered']} "
+                                  f"answered 200; dpop_proofs rows after it {r['ledger_rows']} (warm-up "
+                                  f"included); {r['postgres_commits']} commits in the database through the run "
+                                  f"({r['answered'] / max(r['postgres_commits'], 1):.1f} proofs each); oldest proof "
+                                  f"{r['oldest_proof_age_s']} s old at the end")
+                else:
+                    checks.append(f"{COLD_LABELS[stack]}, {label}, round {rnd}: {r['ok200']} of {r['answered']} "
+                                  f"answered 200" + (f"; no dpop_proofs table; {r['postgres_commits']} commits in "
+                                                     "the database through the run" if stack == "ours-postgres" else "")
+                                  + f"; oldest proof {r['oldest_proof_age_s']} s old at the end")
+
+    threads = ctx.wrk_threads
+    data = {"date": facts["date"], "commit": facts["commit"], "nproc": facts["nproc"], "cpu": facts["cpu"],
+            "proofs": a.dpop_proofs, "warmup_proofs": a.cold_warmup_tokens, "keys": a.dpop_keys,
+            "rounds": a.rounds, "connections": max(a.conns, threads), "wrk_threads": threads, "pinned": ctx.pin,
+            "binaries": [{"label": label, "path": str(path)} for label, path in bins],
+            "summary": summary, "runs": results}
+    (ctx.results / "dpop.json").write_text(json.dumps(data, indent=2) + "\n")
+
+    md = ["# DPoP requests, each proof used once", "",
+          f"{a.dpop_proofs} requests a run to `/api/private`, each `Authorization: DPoP <token>` with a proof "
+          f"never sent before (ES256, `htm`, `htu`, `iat`, `jti`, `ath`), {a.dpop_keys} DPoP-bound tokens "
+          f"(one EC P-256 key each) taking turns, after a warm-up of {a.cold_warmup_tokens} other proofs "
+          "(discarded; it verifies each token once and creates its user, so the measured requests pay "
+          f"the proof alone); wrk -t{threads} -c{max(a.conns, threads)}; {a.rounds} round(s), the binaries "
+          f"in turn within each ({', '.join(label for label, _ in bins)}), each run on a fresh database "
+          "and a fresh server. req/s over the window from the first request to the last response; "
+          "p50 and p99 from wrk's histogram; CPU from `perf stat` on the server (its every thread) and "
+          "from /proc for the PostgreSQL backends of its connections, divided by the requests. Medians "
+          "of the rounds; the differences are per round, against the first binary.", ""]
+    md += ["Binaries:", ""] + [f"- {label}: `{path}`" for label, path in bins] + [""]
+    for stack, table, pairs in sections:
+        md += [f"## {COLD_LABELS[stack]}", "", table, ""]
+        for label, rows in pairs:
+            md += [f"{label} against {ref}, round by round:", "", rows, ""]
+    md += ["## Checks", ""] + [f"- {line}" for line in checks] + [""]
+    if a.bin:
+        facts = dict(facts, commit=f"{facts['commit']} (the harness's; the binaries measured are named above)")
+    md += machine_lines(ctx, facts, "the server pinned to core 0 with one worker, wrk (one thread) to core 1")
+    md += [f"- CPU: {facts['cpu']}", f"- kernel: {facts['kernel']}", f"- {facts['rustc']}; {facts['wrk']}",
+           f"- machine CPU busy before the runs: {busy_before}% (loadavg {load_before}); after: {busy_after}%",
+           "", "## Command", "", "```", command_line(a), "```", "",
+           "Each run: `DATABASE_URL=<fresh db> RUST_LOG=warn HOST=127.0.0.1"
+           f"{' WORKERS=1' if ctx.pin else ''} {' '.join(ctx.server_pin + [''])}<binary> dev --data-dir "
+           "<tmp>/dev-issuer`, then the warm-up and the measured pass, each (another file for the warm-up):",
+           "", "```"]
+    for by_bin in results.values():
+        for recs in by_bin.values():
+            for r in recs[:1]:
+                if "command" in r:
+                    md.append(r["command"].replace(str(BENCHES) + "/", "benches/").replace(str(work), "<tmp>"))
+    md += ["```", "", "## Notes", "",
+           "- PostgreSQL is the machine's server, not pinned: its backends share both cores with our server and "
+           "wrk; their CPU is the last column, not in the server's.",
+           f"- raw wrk outputs and server logs: {ctx.show(ctx.raw)}/dpop-* (not committed)."]
+    (ctx.results / "dpop.md").write_text("\n".join(md) + "\n")
+
+    for stack, table, pairs in sections:
+        print(f"\n{COLD_LABELS[stack]}\n\n{table}")
+        for label, rows in pairs:
+            print(f"\n{label} against {ref}:\n\n{rows}")
+    print()
+    for line in checks:
+        print(line)
+    r = ctx.show(ctx.results)
+    print(f"(written: {r}/dpop.md, {r}/dpop.json, raw in {r}/raw/dpop-*)")
+
+
+def median_of(recs, value):
+    values = [v for v in map(value, recs) if v is not None]
+    return median(values) if values else None
+
+
+def ledger_us(rec):
+    """CPU µs a request of the proof-ledger threads (PostgreSQL, with the ledger); None without them."""
+    threads = rec["per_request"].get("threads_us", {})
+    found = [us for name, us in threads.items() if name.startswith("proof-ledger")]
+    return sum(found) if found else None
+
+
+def cell(value):
+    return "n/a" if value is None else f"{value:.1f}"

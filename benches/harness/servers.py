@@ -107,6 +107,7 @@ class Context:
         self.wrk_pin = ["taskset", "-c", "1"] if self.pin else []
         self.wrk_threads = 1 if self.pin else 2
         self.bin = None  # set by build()
+        self.bins = []  # --bin: (label, path) of each binary to measure in turn
         self.failed = False
         self.servers = []
         self.cleanups = []
@@ -143,7 +144,12 @@ class Context:
 
 def build(ctx):
     """cargo build --release --locked, then find the binary in cargo's target dir
-    (CARGO_TARGET_DIR included: cargo metadata knows where it is)."""
+    (CARGO_TARGET_DIR included: cargo metadata knows where it is); or, with
+    --bin, the binaries named there, the first as the one to run."""
+    if ctx.args.bin:
+        ctx.bins = ctx.args.bin
+        ctx.bin = ctx.bins[0][1]
+        return
     if not ctx.args.no_build:
         log("cargo build --release --locked")
         if subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO).returncode != 0:

@@ -1,5 +1,7 @@
-"""The cold path's tokens: minted before any timed window, in parallel
-`run.py --mint-worker` processes, for the key id a server publishes."""
+"""The cold path's tokens and the DPoP part's tokens and proofs: minted
+before any timed window, in parallel `run.py --mint-worker` processes, for
+the key id a server publishes."""
+import itertools
 import json
 import os
 import secrets
@@ -50,15 +52,7 @@ class Minter:
                     parts[kind].append(out)
         log(f"minting {sum(c for _, _, c in plan.values())} RS256 tokens for {iss} ({workers} processes)")
         t0 = time.monotonic()
-        procs = [subprocess.Popen([str(self.python), str(RUN_PY), "--mint-worker"],
-                                  stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in specs]
-        for p, spec in zip(procs, specs):
-            p.stdin.write(json.dumps(spec))
-            p.stdin.close()
-        for p in procs:
-            err = p.stderr.read()
-            if p.wait() != 0:
-                raise BenchError(f"minting tokens failed: {err.strip()[-2000:]}")
+        self.run_workers(specs)
         result, seen = {}, set()
         for kind, (_, _, count) in plan.items():
             path = workdir / f"tokens-{kind}.txt"
@@ -76,6 +70,56 @@ class Minter:
         log(f"minted in {time.monotonic() - t0:.0f} s")
         self.cache[ident] = result
         return result
+
+    def dpop_lists(self, key_path, kid, iss, aud, htu, keys, counts, workdir):
+        """DPoP (RFC 9449): `keys` EC P-256 keys, an RS256 token bound to
+        each (subs dpop-<nonce>-<k>), and for each kind in `counts` ({kind:
+        n}) a file of n lines `TOKEN PROOF`, a new ES256 proof of GET `htu`
+        per line, the keys in turn. Proofs carry the second they were made
+        as `iat`, so they must be sent within the server's iat window
+        (DPOP_IAT_WINDOW_SECS, 60 s) of this call. Returns ({kind: (path,
+        n)}, the wall-clock second minting began)."""
+        workers = max(1, min(keys, os.cpu_count() or 1))
+        nonce = secrets.token_hex(4)
+        started = time.time()
+        now = int(started)
+        specs = []
+        for j in range(workers):
+            jobs = [{"out": str(workdir / f"dpop-{kind}.part{j}"), "jti_prefix": f"{nonce}-{kind}-{j}-",
+                     "count": n * (j + 1) // workers - n * j // workers} for kind, n in counts.items()]
+            specs.append({"key": str(key_path), "kid": kid, "iss": iss, "aud": aud, "iat": now, "exp": now + 3600,
+                          "dpop": {"keys": keys * (j + 1) // workers - keys * j // workers,
+                                   "sub_prefix": f"dpop-{nonce}-{j}-", "htm": "GET", "htu": htu, "jobs": jobs}})
+        log(f"minting {keys} DPoP-bound tokens and {sum(counts.values())} ES256 proofs of GET {htu} "
+            f"({workers} processes)")
+        self.run_workers(specs)
+        result = {}
+        for kind, n in counts.items():
+            parts = [workdir / f"dpop-{kind}.part{j}" for j in range(workers)]
+            per_part = [p.read_text().splitlines() for p in parts]
+            for p in parts:
+                p.unlink()
+            # The workers' lines interleaved, so that every key takes turns through the whole run.
+            lines = [line for row in itertools.zip_longest(*per_part) for line in row if line]
+            if len(lines) != n or len({line.split(" ")[1] for line in lines}) != n:
+                raise BenchError(f"minted {len(lines)} {kind} DPoP lines, expected {n} distinct proofs")
+            path = workdir / f"dpop-{kind}.txt"
+            path.write_text("\n".join(lines) + "\n")
+            result[kind] = (path, n)
+        log(f"minted in {time.time() - started:.1f} s")
+        return result, started
+
+    def run_workers(self, specs):
+        """One `run.py --mint-worker` process per spec, in parallel; fails if one does."""
+        procs = [subprocess.Popen([str(self.python), str(RUN_PY), "--mint-worker"],
+                                  stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in specs]
+        for p, spec in zip(procs, specs):
+            p.stdin.write(json.dumps(spec))
+            p.stdin.close()
+        for p in procs:
+            err = p.stderr.read()
+            if p.wait() != 0:
+                raise BenchError(f"minting tokens failed: {err.strip()[-2000:]}")
 
 
 def ensure_mint_python(ctx):

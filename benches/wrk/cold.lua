@@ -3,7 +3,11 @@
 -- window itself.
 --
 -- Usage: wrk -tT -cC -dBOUND -s benches/wrk/cold.lua URL -- TOKENS_FILE T
---   TOKENS_FILE  one token per line; T must equal wrk's -t.
+--   TOKENS_FILE  one token per line, sent as `Authorization: Bearer TOKEN`;
+--                or, for DPoP (RFC 9449), `TOKEN PROOF` per line, sent as
+--                `Authorization: DPoP TOKEN` and `DPoP: PROOF` (a token may
+--                repeat from line to line; each proof is sent once).
+--                T must equal wrk's -t.
 --   BOUND        an upper bound only: benches/run.py interrupts wrk (SIGINT,
 --                which wrk 4.x handles by reporting at once) as soon as every
 --                thread has printed its COLD-THREAD-DONE line.
@@ -58,6 +62,7 @@ end
 
 -- thread state (globals, so that done() can read them with thread:get)
 local tokens = {}
+local proofs = {} -- DPoP proofs, by the index of their token; empty for bearer tokens
 slice_len, reserved, sent, answered = 0, 0, 0, 0
 ok200, other2xx, non2xx, unreserved = 0, 0, 0, 0
 first_us, last_us, finished = 0, 0, 0
@@ -73,7 +78,13 @@ function init(args)
   local lo = math.floor(#all * tid / nthreads)
   local hi = math.floor(#all * (tid + 1) / nthreads)
   for i = lo + 1, hi do
-    tokens[#tokens + 1] = "Bearer " .. all[i]
+    local token, proof = all[i]:match("^(%S+) (%S+)$")
+    if token then
+      tokens[#tokens + 1] = "DPoP " .. token -- one string per token: Lua interns them
+      proofs[#tokens] = proof
+    else
+      tokens[#tokens + 1] = "Bearer " .. all[i]
+    end
   end
   slice_len = #tokens
   assert(slice_len > 0, "cold.lua: thread " .. tid .. " has no tokens (fewer tokens than threads?)")
@@ -93,10 +104,12 @@ function request()
     sent = sent + 1
     if sent == 1 then first_us = now_us() end
     wrk.headers["Authorization"] = tokens[sent]
+    wrk.headers["DPoP"] = proofs[sent]
     return wrk.format()
   end
   if not started then -- wrk's parse check before the run: never sent
     wrk.headers["Authorization"] = tokens[1]
+    wrk.headers["DPoP"] = proofs[1]
     return wrk.format()
   end
   unreserved = unreserved + 1
