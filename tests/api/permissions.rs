@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestIssuer, shared_key, sign_raw};
+use crate::helpers::{Backend, TestApp, TestIssuer, merged, shared_key, sign_raw};
 
 /// The status of `/api/private-scoped` (needs `read:messages`) for a token
 /// with `claims`.
@@ -157,14 +157,7 @@ fn typed_token(app: &TestApp, typ: Option<&str>, extra: Value) -> String {
     if let Some(typ) = typ {
         header["typ"] = json!(typ);
     }
-    let mut claims = app.issuer.claims("app-1");
-    for (name, value) in extra.as_object().unwrap() {
-        if value.is_null() {
-            claims.as_object_mut().unwrap().remove(name);
-        } else {
-            claims[name] = value.clone();
-        }
-    }
+    let claims = merged(app.issuer.claims("app-1"), extra);
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(shared_key("main").pem().as_bytes()).unwrap();
     sign_raw(&key, header, &claims)
 }

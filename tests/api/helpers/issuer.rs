@@ -142,8 +142,14 @@ impl TestIssuer {
     }
 }
 
-/// Signs `claims` merged with `extra` (a `null` value removes the claim).
-pub fn sign_with(key: &SigningKey, mut claims: Value, extra: Value) -> String {
+/// Signs `claims` merged with `extra` (see [`merged`]).
+pub fn sign_with(key: &SigningKey, claims: Value, extra: Value) -> String {
+    key.sign(&merged(claims, extra)).unwrap()
+}
+
+/// `claims` with the members of `extra` set over them; a `null` value
+/// removes the claim.
+pub fn merged(mut claims: Value, extra: Value) -> Value {
     for (name, value) in extra.as_object().cloned().unwrap_or_default() {
         if value.is_null() {
             claims.as_object_mut().unwrap().remove(&name);
@@ -151,7 +157,7 @@ pub fn sign_with(key: &SigningKey, mut claims: Value, extra: Value) -> String {
             claims[name] = value;
         }
     }
-    key.sign(&claims).unwrap()
+    claims
 }
 
 /// A token with the JOSE `header` and `claims` written as given, signed
